@@ -1,0 +1,167 @@
+"""The command line: arguments -> config -> train / sample / theory / eval.
+
+    gankit train [--config FILE] [--out DIR] [--dry-run] [--overwrite] [--resume RUN] [key=value ...]
+    gankit sample RUN -n N --out FILE.npz
+    gankit keys
+
+A user mistake (bad key, missing file, existing run folder) prints one line,
+``gankit: error: ...``, and exits with code 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gankit.errors import GankitError
+
+EPILOG_TRAIN = """\
+keys (key=value, after the options; `gankit keys` lists them all):
+  objective=gan|ns-gan|wgan|wgan-gp  data=ring8|grid25|spiral|mog1d  iterations=N
+  batch_size=N  d_steps=K  g_steps=N  seed=S  lr_d=X  lr_g=X  lambda_gp=X  clip=C
+
+examples:
+  gankit train
+  gankit train --config configs/ring8_wgan_gp.toml d_steps=5 lambda_gp=10
+  gankit train objective=gan data=grid25 iterations=2000 seed=3 --out runs/mm
+  gankit train --resume runs/mm iterations=4000
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gankit", description="Train and check GANs exactly as the theory describes them.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a GAN", epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train a GAN; the resolved config, metrics, checkpoint, pictures and summary go to the run folder.")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. d_steps=5 lr_d=1e-4")
+    t.add_argument("--config", metavar="FILE", help="a TOML config file (overrides on the command line win)")
+    t.add_argument("--out", metavar="DIR", help="the run folder (default: runs/NNNNN-<data>-<objective>)")
+    t.add_argument("--dry-run", action="store_true", help="build everything, print the resolved config, train nothing")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its checkpoint")
+    t.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also checkpoint every N iterations (a multiple of log_every; default: at the end)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run", metavar="RUN", help="a run folder with a checkpoint.pt")
+    s.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
+    s.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the samples (key 'x')")
+    s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+
+    sub.add_parser("keys", help="list every config key with its meaning and default")
+    return p
+
+
+def _print_summary(result) -> None:
+    m = result.metrics
+    lines = [f"gankit: {result.config.objective} on {result.config.data}: {m['iterations']} iterations "
+             f"in {m['wall_seconds']:.1f} s ({m.get('iterations_per_second') or 0:.1f} it/s)"]
+    if "modes_covered" in m:
+        lines.append(f"  modes covered {m['modes_covered']}/{m['modes_total']}   high-quality samples "
+                     f"{100 * m['hq_fraction']:.1f}%   W1 to data {m['w1']:.4f}"
+                     + (f"   JSD {m['jsd']:.4f}" if "jsd" in m else ""))
+    if result.run_dir is not None:
+        lines.append(f"  run folder: {result.run_dir}  (samples.png, curves.png, summary.json, checkpoint.pt)")
+    print("\n".join(lines))
+
+
+def cmd_train(args) -> int:
+    from gankit.config import build_config, parse_overrides, resolve_config
+    from gankit.runs import default_run_dir
+
+    if args.resume:
+        overrides = parse_overrides(args.overrides)
+        if set(overrides) - {"iterations"}:
+            raise GankitError("--resume takes only iterations=N as an override; the rest comes from the checkpoint")
+        from gankit.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(Path(args.resume) / "checkpoint.pt")["config"]
+        config = build_config({**saved, **overrides})
+        out = Path(args.resume)
+    else:
+        config = resolve_config(args.config, args.overrides)
+        out = Path(args.out) if args.out else default_run_dir(Path("runs"), f"{config.data}-{config.objective}")
+    if args.dry_run:
+        print(f"# resolved config (run folder would be {out}); nothing trained\n" + config.to_toml(), end="")
+        from gankit.train import train
+
+        train(config.replace(iterations=0), None, progress=False)  # build everything, train nothing
+        return 0
+    from gankit.train import train
+
+    result = train(config, out, overwrite=args.overwrite, resume=bool(args.resume),
+                   progress=False if args.quiet else None, checkpoint_every=args.checkpoint_every)
+    if not args.quiet:
+        _print_summary(result)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+    import torch
+
+    from gankit.checkpoint import atomic_write_bytes, load_checkpoint
+    from gankit.config import build_config
+    from gankit.data.toy import toy_distribution
+    from gankit.nets import build_toy_networks
+    from gankit.train import generate, resolve_device
+
+    if args.n < 1:
+        raise GankitError(f"-n must be >= 1, got {args.n}")
+    if not str(args.out).endswith(".npz"):
+        raise GankitError(f"--out {args.out}: samples are written as .npz; give a path ending in .npz")
+    state = load_checkpoint(Path(args.run) / "checkpoint.pt")
+    config = build_config(state["config"])
+    dist = toy_distribution(config.data)
+    G, _ = build_toy_networks(config, dist.dim)
+    G.load_state_dict(state["generator"])
+    device = resolve_device("cpu")
+    x = generate(G.eval(), args.n, config, torch.Generator().manual_seed(args.seed), device).numpy()
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise GankitError(f"--out {out}: folder {out.parent} does not exist")
+    atomic_write_bytes(out, lambda fh: np.savez(fh, x=x))
+    print(f"gankit: wrote {args.n} samples of shape {x.shape[1:]} to {out} (key 'x')")
+    return 0
+
+
+def cmd_keys(args) -> int:
+    import dataclasses
+
+    from gankit.config import Config
+
+    for f in dataclasses.fields(Config):
+        default = "(preset)" if f.default is None else repr(f.default)
+        print(f"{f.name:18s} {default:12s} {f.metadata['help']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from gankit import __version__
+
+        print(f"gankit {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = {"train": cmd_train, "sample": cmd_sample, "keys": cmd_keys}[args.command]
+    try:
+        return handler(args)
+    except GankitError as err:
+        print(f"gankit: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

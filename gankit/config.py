@@ -1,0 +1,326 @@
+"""One typed configuration for a training run, with presets and strict loading.
+
+Every key is a field of :class:`Config`, documented on its own line below.
+Keys left as ``None`` are filled from the presets when the config is built:
+
+    built-in defaults  <  PAPER_PRESETS[objective]  <  TOY_PRESETS[objective]  <  what you set
+
+``PAPER_PRESETS`` are the defaults of each objective's paper
+(docs/theory.md §3, §6); ``TOY_PRESETS`` are the values that work on the
+low-dimensional data of ``gankit.data.toy`` (see docs/presets.md for why they
+differ). A config can be built in Python (``Config(objective="wgan")``), from
+a TOML file, and from ``key=value`` overrides; all three paths validate every
+key, type and range up front and raise :class:`~gankit.errors.ConfigError`
+with one line naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, get_args, get_type_hints
+
+from gankit.errors import ConfigError
+from gankit.objectives import OBJECTIVE_NAMES
+
+
+def _doc(text: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class Config:
+    # --- the game ----------------------------------------------------------
+    objective: str = _doc("gan | ns-gan | wgan | wgan-gp (docs/theory.md §1, §4, §5, §6)", "wgan-gp")
+    data: str = _doc("a toy distribution: ring8 | grid25 | spiral | mog1d", "ring8")
+    n_train: int = _doc("size of a fixed training set; 0 = a fresh sample for every batch", 0)
+    seed: int = _doc("seeds every random number of the run (weights, data, noise)", 0)
+    # --- the double loop (§3) -------------------------------------------------
+    iterations: int | None = _doc("generator steps in the run (0 = build everything, train nothing)")
+    batch_size: int | None = _doc("m: real and fake samples per step")
+    d_steps: int | None = _doc("k: discriminator steps before each round of generator steps")
+    g_steps: int | None = _doc("generator steps per round (each round counts g_steps iterations)")
+    warmup_iterations: int = _doc("the first N iterations use warmup_d_steps critic steps (WGAN code: 25)", 0)
+    warmup_d_steps: int = _doc("critic steps per round during warm-up (WGAN code: 100)", 100)
+    # --- optimisers -----------------------------------------------------------
+    optimizer: str | None = _doc("adam | rmsprop | sgd, for both networks")
+    lr_d: float | None = _doc("discriminator / critic learning rate")
+    lr_g: float | None = _doc("generator learning rate")
+    beta1: float | None = _doc("Adam β1 (ignored by rmsprop and sgd)")
+    beta2: float | None = _doc("Adam β2 (ignored by rmsprop and sgd)")
+    # --- Lipschitz constraint (§6) --------------------------------------------
+    clip: float | None = _doc("wgan only: clamp critic weights to [-clip, clip] after each critic step")
+    lambda_gp: float | None = _doc("wgan-gp only: weight λ of the gradient penalty")
+    penalty: str | None = _doc("wgan-gp only: two-sided (‖∇D‖-1)² | one-sided max(0, ‖∇D‖-1)²")
+    spectral_norm: bool = _doc("spectrally normalise every layer of D", False)
+    # --- networks -------------------------------------------------------------
+    z_dim: int | None = _doc("dimension of the noise z")
+    z_dist: str = _doc("distribution of z: normal | uniform (on [-1, 1])", "normal")
+    g_hidden: int | None = _doc("units per hidden layer of the MLP generator")
+    g_layers: int | None = _doc("hidden layers of the MLP generator")
+    d_hidden: int | None = _doc("units per hidden layer of the MLP discriminator")
+    d_layers: int | None = _doc("hidden layers of the MLP discriminator")
+    activation: str | None = _doc("hidden activation: relu | leaky_relu | tanh | elu | gelu")
+    # --- bookkeeping ----------------------------------------------------------
+    log_every: int = _doc("iterations between statistics (one host sync each) and metrics.jsonl lines", 50)
+    eval_samples: int = _doc("generated samples for the final toy metrics (≥ 2,500 per PacGAN)", 2500)
+    device: str = _doc("auto | cpu | cuda (auto: cuda when available)", "auto")
+    precision: str = _doc("fp32 | bf16 (autocast; bf16 needs CUDA or a CPU with bf16 support)", "fp32")
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_choice("objective", self.objective, OBJECTIVE_NAMES)
+        _check_conflicts(self)
+        # Fill what is unset, most specific source first.
+        for source in (TOY_PRESETS[self.objective], PAPER_PRESETS[self.objective], BASE_DEFAULTS):
+            for key, value in source.items():
+                if getattr(self, key) is None:
+                    setattr(self, key, value)
+        _check_values(self)
+
+    # -- views -------------------------------------------------------------------
+    @property
+    def schedule(self) -> "Schedule":
+        return Schedule(self.d_steps, self.g_steps, self.warmup_iterations, self.warmup_d_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config; keys that do not apply to the objective (None) are left out."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def to_toml(self) -> str:
+        return "".join(f"{k} = {_toml_value(v)}\n" for k, v in self.to_dict().items())
+
+    def replace(self, **changes: Any) -> "Config":
+        return build_config({**self.to_dict(), **changes})
+
+
+class Schedule(NamedTuple):
+    """The k-step schedule of the double loop (docs/theory.md §3), as a value.
+
+    Each round runs ``d_steps_at(iteration)`` discriminator steps and then
+    ``g_steps`` generator steps; the discriminator goes first.
+    """
+
+    d_steps: int
+    g_steps: int
+    warmup_iterations: int = 0
+    warmup_d_steps: int = 100
+
+    def d_steps_at(self, iteration: int) -> int:
+        return self.warmup_d_steps if iteration < self.warmup_iterations else self.d_steps
+
+
+# ----------------------------------------------------------------------------
+# presets
+# ----------------------------------------------------------------------------
+BASE_DEFAULTS: dict[str, Any] = dict(
+    iterations=2000, batch_size=256, d_steps=1, g_steps=1, optimizer="adam",
+    lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999,
+    z_dim=2, g_hidden=512, g_layers=3, d_hidden=512, d_layers=3, activation="relu",
+)
+
+#: Each objective's defaults as published (docs/theory.md §3, §6).
+PAPER_PRESETS: dict[str, dict[str, Any]] = {
+    "gan": dict(d_steps=1, optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999),
+    "ns-gan": dict(d_steps=1, optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999),
+    "wgan": dict(d_steps=5, optimizer="rmsprop", lr_d=5e-5, lr_g=5e-5, clip=0.01),
+    "wgan-gp": dict(d_steps=5, optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.0, beta2=0.9,
+                    lambda_gp=10.0, penalty="two-sided"),
+}
+
+#: Values that work on the toy data (docs/presets.md explains each one).
+TOY_PRESETS: dict[str, dict[str, Any]] = {
+    "gan": dict(),
+    "ns-gan": dict(),
+    "wgan": dict(),
+    "wgan-gp": dict(lambda_gp=0.1),
+}
+
+# Keys that only some objectives use; setting one for another objective is a conflict.
+_OBJECTIVE_ONLY = {"clip": ("wgan",), "lambda_gp": ("wgan-gp",), "penalty": ("wgan-gp",)}
+
+_CHOICES = {
+    "optimizer": ("adam", "rmsprop", "sgd"),
+    "penalty": ("two-sided", "one-sided"),
+    "z_dist": ("normal", "uniform"),
+    "activation": ("relu", "leaky_relu", "tanh", "elu", "gelu"),
+    "device": ("auto", "cpu", "cuda"),
+    "precision": ("fp32", "bf16"),
+}
+
+# (test, what is allowed) for every numeric key with a range.
+_RANGES = {
+    "n_train": (lambda v: v >= 0, "an integer >= 0"),
+    "iterations": (lambda v: v >= 0, "an integer >= 0"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "d_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "g_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "warmup_iterations": (lambda v: v >= 0, "an integer >= 0"),
+    "warmup_d_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "lr_d": (lambda v: v > 0, "a number > 0"),
+    "lr_g": (lambda v: v > 0, "a number > 0"),
+    "beta1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "clip": (lambda v: v > 0, "a number > 0"),
+    "lambda_gp": (lambda v: v >= 0, "a number >= 0"),
+    "z_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "g_hidden": (lambda v: v >= 1, "an integer >= 1"),
+    "g_layers": (lambda v: v >= 0, "an integer >= 0"),
+    "d_hidden": (lambda v: v >= 1, "an integer >= 1"),
+    "d_layers": (lambda v: v >= 0, "an integer >= 0"),
+    "log_every": (lambda v: v >= 1, "an integer >= 1"),
+    "eval_samples": (lambda v: v >= 2, "an integer >= 2"),
+}
+
+
+def _data_choices() -> tuple[str, ...]:
+    from gankit.data.toy import TOY_DATASETS
+
+    return tuple(TOY_DATASETS)
+
+
+# ----------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------
+def _field_types() -> dict[str, type]:
+    hints = get_type_hints(Config)
+    out = {}
+    for f in dataclasses.fields(Config):
+        types = [t for t in get_args(hints[f.name]) if t is not type(None)] or [hints[f.name]]
+        out[f.name] = types[0]
+    return out
+
+
+def _type_word(t: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
+
+
+def _check_types(cfg: Config) -> None:
+    for key, t in FIELD_TYPES.items():
+        v = getattr(cfg, key)
+        if v is None:
+            continue
+        if t is float and isinstance(v, int) and not isinstance(v, bool):
+            setattr(cfg, key, float(v))
+            continue
+        ok = isinstance(v, t) and not (t is int and isinstance(v, bool))
+        if not ok:
+            raise ConfigError(f"config key '{key}': got {v!r}, expected {_type_word(t)}")
+        if t is float and not math.isfinite(v):
+            raise ConfigError(f"config key '{key}': got {v!r}, expected a finite number")
+
+
+def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"config key '{key}': got {value!r}, expected one of {', '.join(allowed)}")
+
+
+def _check_conflicts(cfg: Config) -> None:
+    for key, objectives in _OBJECTIVE_ONLY.items():
+        if getattr(cfg, key) is not None and cfg.objective not in objectives:
+            raise ConfigError(
+                f"config key '{key}': applies only to objective={'/'.join(objectives)}, "
+                f"not {cfg.objective}; remove it or set objective={objectives[0]}"
+            )
+
+
+def _check_values(cfg: Config) -> None:
+    for key, allowed in _CHOICES.items():
+        if getattr(cfg, key) is not None:
+            _check_choice(key, getattr(cfg, key), allowed)
+    _check_choice("data", cfg.data, _data_choices())
+    for key, (ok, allowed) in _RANGES.items():
+        v = getattr(cfg, key)
+        if v is not None and not ok(v):
+            raise ConfigError(f"config key '{key}': got {v!r}, expected {allowed}")
+
+
+FIELD_TYPES = _field_types()
+KEYS = tuple(FIELD_TYPES)
+
+
+# ----------------------------------------------------------------------------
+# building from dicts, TOML files and key=value overrides
+# ----------------------------------------------------------------------------
+def build_config(values: dict[str, Any], *, source: str = "") -> Config:
+    """A validated Config from a dict; unknown keys are refused."""
+    prefix = f"{source}: " if source else ""
+    for key in values:
+        if key not in FIELD_TYPES:
+            raise ConfigError(f"{prefix}unknown config key '{key}'; known keys: {', '.join(KEYS)}")
+    try:
+        return Config(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}{err}") from None
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Convert the text of a ``key=value`` override to the key's type."""
+    if key not in FIELD_TYPES:
+        raise ConfigError(f"unknown config key '{key}'; known keys: {', '.join(KEYS)}")
+    t = FIELD_TYPES[key]
+    try:
+        if t is bool:
+            low = text.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        return t(text)
+    except ValueError:
+        raise ConfigError(f"config key '{key}': got {text!r}, expected {_type_word(t)}") from None
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["d_steps=5", "lr_d=1e-4"]`` -> ``{"d_steps": 5, "lr_d": 0.0001}``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not of the form key=value (e.g. d_steps=5)")
+        out[key.strip()] = parse_value(key.strip(), text.strip())
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The key/value table of a TOML config file (not yet validated)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            values = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the path given to --config") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; pass a .toml file to --config") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: TOML syntax error: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a config must be TOML text") from None
+    for key, value in values.items():
+        if isinstance(value, dict):
+            raise ConfigError(f"{path}: section [{key}] is not supported; write every key at the top level")
+    return values
+
+
+def resolve_config(config_file: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """The Config a command line describes: a TOML file, then key=value overrides."""
+    values: dict[str, Any] = {}
+    source = ""
+    if config_file is not None:
+        values.update(load_toml(config_file))
+        source = str(config_file)
+        build_config(values, source=source)  # report file errors against the file
+    values.update(parse_overrides(overrides or []))
+    return build_config(values)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
