@@ -50,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", metavar="RUN", help="a run folder with a checkpoint.pt")
     s.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
-    s.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the samples (key 'x')")
+    s.add_argument("--out", required=True, metavar="PATH",
+                   help="FILE.npz (key 'x'; images as uint8 N×H×W×C), GRID.png, or a folder of PNGs (images)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument("--interpolate", action="store_true", help="images: write a latent interpolation strip to --out FILE.png")
+    s.add_argument("--raw", action="store_true", help="use the raw generator weights, not their moving average")
 
     sub.add_parser("keys", help="list every config key with its meaning and default")
     return p
@@ -101,32 +104,65 @@ def cmd_train(args) -> int:
     return 0
 
 
+def load_generator(run: Path, *, raw: bool = False):
+    """(config, G) of a run's checkpoint: the moving average of G unless ``raw``."""
+    from gankit.checkpoint import load_checkpoint
+    from gankit.config import build_config
+    from gankit.nets import build_networks
+
+    state = load_checkpoint(Path(run) / "checkpoint.pt")
+    config = build_config(state["config"])
+    G, _ = build_networks(config, tuple(state["sample_shape"]))
+    G.load_state_dict(state["ema"]["module"] if "ema" in state and not raw else state["generator"])
+    return config, G.eval()
+
+
 def cmd_sample(args) -> int:
     import numpy as np
     import torch
 
-    from gankit.checkpoint import atomic_write_bytes, load_checkpoint
-    from gankit.config import build_config
-    from gankit.data.toy import toy_distribution
-    from gankit.nets import build_toy_networks
-    from gankit.train import generate, resolve_device
+    from gankit.checkpoint import atomic_write_bytes
+    from gankit.train import Noise, generate
 
     if args.n < 1:
         raise GankitError(f"-n must be >= 1, got {args.n}")
-    if not str(args.out).endswith(".npz"):
-        raise GankitError(f"--out {args.out}: samples are written as .npz; give a path ending in .npz")
-    state = load_checkpoint(Path(args.run) / "checkpoint.pt")
-    config = build_config(state["config"])
-    dist = toy_distribution(config.data)
-    G, _ = build_toy_networks(config, dist.dim)
-    G.load_state_dict(state["generator"])
-    device = resolve_device("cpu")
-    x = generate(G.eval(), args.n, config, torch.Generator().manual_seed(args.seed), device).numpy()
     out = Path(args.out)
-    if not out.parent.is_dir():
+    is_npz, is_png = out.suffix == ".npz", out.suffix == ".png"
+    if not (out.parent.is_dir() or (not is_npz and not is_png)):
         raise GankitError(f"--out {out}: folder {out.parent} does not exist")
-    atomic_write_bytes(out, lambda fh: np.savez(fh, x=x))
-    print(f"gankit: wrote {args.n} samples of shape {x.shape[1:]} to {out} (key 'x')")
+    config, G = load_generator(Path(args.run), raw=args.raw)
+    rng = torch.Generator().manual_seed(args.seed)
+    if args.interpolate:
+        from gankit.report.grid import save_interpolation_strip
+
+        if config.kind == "toy" or not is_png:
+            raise GankitError("--interpolate draws an image strip: it needs an image run and --out FILE.png")
+        ends = [Noise(min(args.n, 16), config.z_dim, config.z_dist, rng, torch.device("cpu")).sample().clone()
+                for _ in range(2)]
+        with torch.no_grad():
+            save_interpolation_strip(G, ends[0], ends[1], out, steps=10)
+        print(f"gankit: wrote a latent interpolation strip ({len(ends[0])} rows of 10) to {out}")
+        return 0
+    x = generate(G, args.n, config, rng, torch.device("cpu"))
+    if config.kind == "toy":
+        if not is_npz:
+            raise GankitError(f"--out {out}: toy samples are points; give a path ending in .npz")
+        atomic_write_bytes(out, lambda fh: np.savez(fh, x=x.numpy()))
+    elif is_npz:
+        from gankit.data.images import float_to_uint8, save_npz
+
+        save_npz(out, float_to_uint8(x))
+    elif is_png:
+        from gankit.report.grid import save_grid
+
+        save_grid(x, out)
+    else:
+        from gankit.report.grid import save_grid
+
+        out.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(x):
+            save_grid(image[None], out / f"{i:06d}.png", nrow=1)
+    print(f"gankit: wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
     return 0
 
 

@@ -1,13 +1,19 @@
 """One typed configuration for a training run, with presets and strict loading.
 
 Every key is a field of :class:`Config`, documented on its own line below.
-Keys left as ``None`` are filled from the presets when the config is built:
+Keys left as ``None`` are filled from the presets when the config is built,
+the first source that has the key winning:
 
-    built-in defaults  <  PAPER_PRESETS[objective]  <  TOY_PRESETS[objective]  <  what you set
+    what you set
+    NAMED_PRESETS[preset]                 (e.g. preset=mnist5k-wgan-gp)
+    TOY_PRESETS / IMAGE_PRESETS[objective] (by the kind of `data`)
+    KIND_DEFAULTS[kind]                    (toy: MLP; image: DCGAN, EMA, grids)
+    PAPER_PRESETS[objective]
+    BASE_DEFAULTS
 
 ``PAPER_PRESETS`` are the defaults of each objective's paper
 (docs/theory.md §3, §6); ``TOY_PRESETS`` are the values that work on the
-low-dimensional data of ``gankit.data.toy`` (see docs/presets.md for why they
+low-dimensional data of ``gankit.data.toy`` (docs/presets.md says why they
 differ). A config can be built in Python (``Config(objective="wgan")``), from
 a TOML file, and from ``key=value`` overrides; all three paths validate every
 key, type and range up front and raise :class:`~gankit.errors.ConfigError`
@@ -23,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, get_args, get_type_hints
 
+from gankit.data.images import BUILTIN_NAMES
+from gankit.data.toy import TOY_DATASETS
 from gankit.errors import ConfigError
 from gankit.objectives import OBJECTIVE_NAMES
 
@@ -34,8 +42,9 @@ def _doc(text: str, default: Any = None) -> Any:
 @dataclass
 class Config:
     # --- the game ----------------------------------------------------------
-    objective: str = _doc("gan | ns-gan | wgan | wgan-gp (docs/theory.md §1, §4, §5, §6)", "wgan-gp")
-    data: str = _doc("a toy distribution: ring8 | grid25 | spiral | mog1d", "ring8")
+    preset: str = _doc("a named preset (see `gankit keys --presets`), applied under your own keys", "")
+    objective: str | None = _doc("gan | ns-gan | wgan | wgan-gp (docs/theory.md §1, §4, §5, §6)")
+    data: str | None = _doc("toy: ring8 | grid25 | spiral | mog1d; images: digits | mnist5k | a file or folder")
     n_train: int = _doc("size of a fixed training set; 0 = a fresh sample for every batch", 0)
     seed: int = _doc("seeds every random number of the run (weights, data, noise)", 0)
     # --- the double loop (§3) -------------------------------------------------
@@ -64,6 +73,16 @@ class Config:
     d_hidden: int | None = _doc("units per hidden layer of the MLP discriminator")
     d_layers: int | None = _doc("hidden layers of the MLP discriminator")
     activation: str | None = _doc("hidden activation: relu | leaky_relu | tanh | elu | gelu")
+    # --- images -----------------------------------------------------------------
+    image_size: int = _doc("images: resize and centre-crop to this size (28, 32 or 64); 0 = the data's own", 0)
+    channels: int = _doc("images: 1 (grayscale) or 3 (RGB); 0 = the data's own", 0)
+    flip: bool = _doc("images: random horizontal flips of real batches", False)
+    net: str | None = _doc("mlp (toy data) | dcgan | resnet (32×32 images)")
+    width: int | None = _doc("images: base channel width of the conv nets")
+    d_norm: str | None = _doc("images: normalisation in D: batch | layer | none (no batch norm under a penalty, §6)")
+    ema_decay: float | None = _doc("decay of the generator's moving average used for sampling; 0 = off")
+    ema_start: int = _doc("iterations before the average starts (it copies the weights until then)", 0)
+    sample_every: int | None = _doc("images: iterations between grids of one fixed noise batch; 0 = final grid only")
     # --- bookkeeping ----------------------------------------------------------
     log_every: int = _doc("iterations between statistics (one host sync each) and metrics.jsonl lines", 50)
     eval_samples: int = _doc("generated samples for the final toy metrics (≥ 2,500 per PacGAN)", 2500)
@@ -72,16 +91,30 @@ class Config:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if self.preset:
+            _check_choice("preset", self.preset, tuple(NAMED_PRESETS))
+            self._fill(NAMED_PRESETS[self.preset])
+        self._fill({"objective": "wgan-gp", "data": "ring8"})
         _check_choice("objective", self.objective, OBJECTIVE_NAMES)
         _check_conflicts(self)
-        # Fill what is unset, most specific source first.
-        for source in (TOY_PRESETS[self.objective], PAPER_PRESETS[self.objective], BASE_DEFAULTS):
-            for key, value in source.items():
-                if getattr(self, key) is None:
-                    setattr(self, key, value)
+        kind = data_kind(self.data)
+        kind_presets = TOY_PRESETS if kind == "toy" else IMAGE_PRESETS
+        for source in (kind_presets[self.objective], KIND_DEFAULTS[kind], PAPER_PRESETS[self.objective], BASE_DEFAULTS):
+            self._fill(source)
         _check_values(self)
 
+    def _fill(self, source: dict[str, Any]) -> None:
+        """Set the keys of ``source`` that are still unset."""
+        for key, value in source.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+
     # -- views -------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """'toy' for the low-dimensional distributions, 'image' for image data."""
+        return data_kind(self.data)
+
     @property
     def schedule(self) -> "Schedule":
         return Schedule(self.d_steps, self.g_steps, self.warmup_iterations, self.warmup_d_steps)
@@ -139,6 +172,30 @@ TOY_PRESETS: dict[str, dict[str, Any]] = {
     "wgan-gp": dict(lambda_gp=0.1),
 }
 
+#: Defaults by kind of data; toy runs use MLPs and need no EMA or grids.
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "toy": dict(net="mlp", ema_decay=0.0, sample_every=0, width=64, d_norm="none"),
+    "image": dict(net="dcgan", batch_size=64, z_dim=100, width=64, ema_decay=0.999, sample_every=250,
+                  iterations=2000),
+}
+
+#: Values for image data (DCGAN-style nets). No batch norm in a penalised critic (§6).
+IMAGE_PRESETS: dict[str, dict[str, Any]] = {
+    "gan": dict(d_norm="batch"),
+    "ns-gan": dict(d_norm="batch"),
+    "wgan": dict(d_norm="batch"),
+    "wgan-gp": dict(d_norm="layer"),
+}
+
+#: Named presets: a dataset, an objective and the budget that suits them on a CPU.
+NAMED_PRESETS: dict[str, dict[str, Any]] = {
+    "ring8-wgan-gp": dict(data="ring8", objective="wgan-gp"),
+    "grid25-wgan-gp": dict(data="grid25", objective="wgan-gp"),
+    "digits-ns-gan": dict(data="digits", objective="ns-gan", image_size=32, width=32, iterations=1500),
+    "mnist5k-ns-gan": dict(data="mnist5k", objective="ns-gan", width=32, iterations=3000),
+    "mnist5k-wgan-gp": dict(data="mnist5k", objective="wgan-gp", width=32, iterations=2000),
+}
+
 # Keys that only some objectives use; setting one for another objective is a conflict.
 _OBJECTIVE_ONLY = {"clip": ("wgan",), "lambda_gp": ("wgan-gp",), "penalty": ("wgan-gp",)}
 
@@ -149,6 +206,8 @@ _CHOICES = {
     "activation": ("relu", "leaky_relu", "tanh", "elu", "gelu"),
     "device": ("auto", "cpu", "cuda"),
     "precision": ("fp32", "bf16"),
+    "net": ("mlp", "dcgan", "resnet"),
+    "d_norm": ("batch", "layer", "none"),
 }
 
 # (test, what is allowed) for every numeric key with a range.
@@ -173,13 +232,22 @@ _RANGES = {
     "d_layers": (lambda v: v >= 0, "an integer >= 0"),
     "log_every": (lambda v: v >= 1, "an integer >= 1"),
     "eval_samples": (lambda v: v >= 2, "an integer >= 2"),
+    "image_size": (lambda v: v in (0, 28, 32, 64), "0, 28, 32 or 64"),
+    "channels": (lambda v: v in (0, 1, 3), "0, 1 or 3"),
+    "width": (lambda v: v >= 1, "an integer >= 1"),
+    "ema_decay": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "ema_start": (lambda v: v >= 0, "an integer >= 0"),
+    "sample_every": (lambda v: v >= 0, "an integer >= 0"),
 }
 
 
-def _data_choices() -> tuple[str, ...]:
-    from gankit.data.toy import TOY_DATASETS
+TOY_NAMES = tuple(TOY_DATASETS)
+IMAGE_NAMES = tuple(BUILTIN_NAMES)
 
-    return tuple(TOY_DATASETS)
+
+def data_kind(data: str) -> str:
+    """'toy' for a built-in toy distribution, 'image' for anything else."""
+    return "toy" if data in TOY_NAMES else "image"
 
 
 # ----------------------------------------------------------------------------
@@ -231,7 +299,20 @@ def _check_values(cfg: Config) -> None:
     for key, allowed in _CHOICES.items():
         if getattr(cfg, key) is not None:
             _check_choice(key, getattr(cfg, key), allowed)
-    _check_choice("data", cfg.data, _data_choices())
+    if cfg.data not in TOY_NAMES + IMAGE_NAMES and not Path(cfg.data).exists():
+        raise ConfigError(
+            f"config key 'data': {cfg.data!r} is neither a built-in dataset "
+            f"({', '.join(TOY_NAMES + IMAGE_NAMES)}) nor an existing file or folder"
+        )
+    if cfg.kind == "toy" and cfg.net != "mlp":
+        raise ConfigError(f"config key 'net': toy data {cfg.data} needs net=mlp, got {cfg.net!r}")
+    if cfg.kind == "image" and cfg.net == "mlp":
+        raise ConfigError(f"config key 'net': image data needs net=dcgan or net=resnet, got 'mlp'")
+    if cfg.net == "resnet" and cfg.image_size not in (0, 32):
+        raise ConfigError(f"config key 'image_size': net=resnet works at 32×32, got {cfg.image_size}; set image_size=32")
+    if cfg.d_norm == "batch" and cfg.objective == "wgan-gp":
+        raise ConfigError("config key 'd_norm': batch norm breaks the per-sample gradient penalty (§6); "
+                          "use d_norm=layer or d_norm=none")
     for key, (ok, allowed) in _RANGES.items():
         v = getattr(cfg, key)
         if v is not None and not ok(v):

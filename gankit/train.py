@@ -35,10 +35,11 @@ from torch import nn
 from gankit import __version__
 from gankit.checkpoint import load_checkpoint, save_checkpoint
 from gankit.config import Config, build_config
-from gankit.data.toy import ToyStream, toy_distribution
+from gankit.data import build_data
+from gankit.ema import EMA
 from gankit.errors import ConfigError, RunError
 from gankit.metrics.toy import toy_summary
-from gankit.nets import build_toy_networks
+from gankit.nets import build_networks
 from gankit.objectives import build_objective
 from gankit.report.stats import Stats
 from gankit import runs
@@ -54,6 +55,7 @@ class TrainResult:
     discriminator: nn.Module
     run_dir: Path | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  #: the metrics.jsonl records
+    generator_ema: nn.Module | None = None  #: the moving average of G's weights, when ema_decay > 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -154,10 +156,10 @@ def train(
     data_seed, noise_seed, gp_seed, eval_seed = _seeds(config.seed, 4)
     rng = {name: torch.Generator(device).manual_seed(s)
            for name, s in (("data", data_seed), ("noise", noise_seed), ("gp", gp_seed))}
-    dist = toy_distribution(config.data)
-    data = ToyStream(dist, n_train=config.n_train, generator=rng["data"], device=device)
-    G, D = build_toy_networks(config, dist.dim)
+    data, source = build_data(config, rng["data"], device)
+    G, D = build_networks(config, data.sample_shape)
     G, D = G.to(device), D.to(device)
+    ema = EMA(G, config.ema_decay, config.ema_start) if config.ema_decay > 0 else None
     opt_g = build_optimizer(config, G.parameters(), config.lr_g, device)
     opt_d = build_optimizer(config, D.parameters(), config.lr_d, device)
     objective = build_objective(config.objective, clip=config.clip, lambda_gp=config.lambda_gp or 0.0,
@@ -165,6 +167,8 @@ def train(
     noise = Noise(config.batch_size, config.z_dim, config.z_dist, rng["noise"], device)
     autocast = _autocast(config, device)
     schedule = config.schedule
+    # One fixed noise batch for every sample grid of the run.
+    fixed_z = Noise(64, config.z_dim, config.z_dist, torch.Generator(device).manual_seed(eval_seed), device).sample().clone()
 
     iteration, history, elapsed_before = 0, [], 0.0
     if state is not None:
@@ -172,10 +176,12 @@ def train(
         D.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         for name, g in rng.items():
             g.set_state(state["rng"][name])
         torch.set_rng_state(state["rng"]["torch"])
-        if data.points is not None:
+        if "train_points" in state:
             data.points = state["train_points"].to(device)
         iteration, elapsed_before = state["iteration"], state["train_seconds"]
         history = runs.truncate_metrics(run_dir, iteration)
@@ -193,7 +199,9 @@ def train(
             "generator": G.state_dict(), "discriminator": D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "rng": {**{name: g.get_state() for name, g in rng.items()}, "torch": torch.get_rng_state()},
-            **({"train_points": data.points.cpu()} if data.points is not None else {}),
+            "sample_shape": list(data.sample_shape),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
+            **({"train_points": data.points.cpu()} if getattr(data, "points", None) is not None else {}),
         })
 
     # --- the double loop (§3) ----------------------------------------------------
@@ -229,6 +237,8 @@ def train(
                 opt_g.step()
                 stats.add(g_stats)
                 iteration += 1
+                if ema is not None:
+                    ema.update(G, iteration)
             D.requires_grad_(True)
             bar.update(iteration - bar.n)
 
@@ -242,6 +252,8 @@ def train(
                 next_log = (iteration // config.log_every + 1) * config.log_every
                 if checkpoint_every and iteration % checkpoint_every == 0:
                     checkpoint()
+            if run_dir is not None and config.sample_every and iteration % config.sample_every < schedule.g_steps:
+                _save_grid(ema.module if ema is not None else G, fixed_z, run_dir / "grids" / f"{iteration:07d}.png")
             if interrupted["signal"]:
                 bar.close()
                 checkpoint()
@@ -254,26 +266,45 @@ def train(
     metrics: dict[str, Any] = {"iterations": iteration}
     if iteration > 0 or state is not None:
         checkpoint()
-    if config.iterations > 0:
-        metrics.update(evaluate_toy(G, dist, config, eval_seed, device))
+    sampler = ema.module if ema is not None else G  # the averaged generator samples, when there is one
+    if config.iterations > 0 and config.kind == "toy":
+        metrics.update(evaluate_toy(sampler, source, config, eval_seed, device))
     metrics["wall_seconds"] = round(train_seconds, 3)
     metrics["iterations_per_second"] = round(iteration / train_seconds, 2) if train_seconds > 0 else None
     if run_dir is not None:
         metrics["run_dir"] = str(run_dir)
         runs.write_json(run_dir / runs.SUMMARY_FILE, metrics)
         if config.iterations > 0:
-            _write_pictures(run_dir, G, D, dist, config, eval_seed, device, objective.wasserstein, history)
-    return TrainResult(config, metrics, G, D, run_dir, history)
+            if config.kind == "toy":
+                _write_toy_pictures(run_dir, sampler, D, source, config, eval_seed, device, objective.wasserstein)
+            else:
+                _save_grid(sampler, fixed_z, run_dir / "samples.png")
+            from gankit.report.plots import plot_curves
+
+            plot_curves(run_dir / "curves.png", history)
+    return TrainResult(config, metrics, G, D, run_dir, history, ema.module if ema is not None else None)
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode (batch norm uses its running statistics), restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 @torch.no_grad()
 def generate(G: nn.Module, n: int, config: Config, generator: torch.Generator, device: torch.device,
-             batch: int = 8192) -> torch.Tensor:
-    """n samples of G, drawn in batches, shape (n, ...)."""
+             batch: int = 2048) -> torch.Tensor:
+    """n samples of G in eval mode, drawn in batches, shape (n, ...)."""
     out = []
-    for i in range(0, n, batch):
-        noise = Noise(min(batch, n - i), config.z_dim, config.z_dist, generator, device)
-        out.append(G(noise.sample()).float())
+    with eval_mode(G):
+        for i in range(0, n, batch):
+            noise = Noise(min(batch, n - i), config.z_dim, config.z_dist, generator, device)
+            out.append(G(noise.sample()).float())
     return torch.cat(out)
 
 
@@ -285,8 +316,18 @@ def evaluate_toy(G: nn.Module, dist, config: Config, seed: int, device: torch.de
     return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in toy_summary(fake, real, dist).items()}
 
 
-def _write_pictures(run_dir, G, D, dist, config, seed, device, wasserstein, history) -> None:
-    from gankit.report.plots import plot_curves, plot_toy_samples
+@torch.no_grad()
+def _save_grid(G: nn.Module, z: torch.Tensor, path: Path) -> None:
+    """A grid of G(z) for the fixed noise batch z, G in eval mode."""
+    from gankit.report.grid import save_grid
+
+    path.parent.mkdir(exist_ok=True)
+    with eval_mode(G):
+        save_grid(G(z).float().cpu(), path)
+
+
+def _write_toy_pictures(run_dir, G, D, dist, config, seed, device, wasserstein) -> None:
+    from gankit.report.plots import plot_toy_samples
 
     g = torch.Generator(device).manual_seed(seed)
     fake = generate(G, 2500, config, g, device)
@@ -294,4 +335,3 @@ def _write_pictures(run_dir, G, D, dist, config, seed, device, wasserstein, hist
     title = f"{config.objective} on {config.data}, {config.iterations} iterations, seed {config.seed}"
     plot_toy_samples(run_dir / "samples.png", real=real, fake=fake, critic=D, wasserstein=wasserstein,
                      log_prob=dist.log_prob, title=title)
-    plot_curves(run_dir / "curves.png", history)
