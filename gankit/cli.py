@@ -56,7 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--interpolate", action="store_true", help="images: write a latent interpolation strip to --out FILE.png")
     s.add_argument("--raw", action="store_true", help="use the raw generator weights, not their moving average")
 
-    sub.add_parser("keys", help="list every config key with its meaning and default")
+    th = sub.add_parser("theory", help="run the checkable claims of docs/theory.md as experiments",
+                        description="Each experiment trains on CPU in about a minute, writes figure.png and results.json "
+                                    "with the exact and measured values, and passes or fails against a stated tolerance.")
+    th.add_argument("experiment", nargs="?", metavar="NAME|all", help="an experiment (see --list) or all")
+    th.add_argument("--list", action="store_true", help="list the experiments")
+    th.add_argument("--out", default="runs/theory", metavar="DIR", help="output folder (default runs/theory)")
+    th.add_argument("--quick", action="store_true", help="a shortened version (seconds; looser checks)")
+    th.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+
+    k = sub.add_parser("keys", help="list every config key with its meaning and default")
+    k.add_argument("--presets", action="store_true", help="list the named presets instead")
     return p
 
 
@@ -166,11 +176,40 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_theory(args) -> int:
+    from gankit.theory import EXPERIMENTS, run_all
+
+    if args.list or not args.experiment:
+        for exp in EXPERIMENTS.values():
+            print(f"{exp.name:24s} {exp.section:6s} {exp.summary}")
+        return 0
+    if args.experiment != "all" and args.experiment not in EXPERIMENTS:
+        raise GankitError(f"unknown experiment {args.experiment!r}; expected all or one of {', '.join(EXPERIMENTS)}")
+    out = Path(args.out)
+    if args.experiment == "all":
+        results = run_all(out, quick=args.quick, seed=args.seed)
+    else:
+        results = [EXPERIMENTS[args.experiment].run(out, quick=args.quick, seed=args.seed)]
+    failed = 0
+    for res in results:
+        for check in res["checks"]:
+            failed += not check["pass"]
+            exact = "" if check.get("exact") is None else f" exact {check['exact']:.4g}"
+            print(f"{'PASS' if check['pass'] else 'FAIL'}  {res['experiment']}: {check['name']}: measured "
+                  f"{check['measured']:.4g}{exact} (tolerance {check['tolerance']})")
+    print(f"gankit: results in {out}" + (" (index.html, index.md)" if args.experiment == "all" else ""))
+    return 1 if failed else 0
+
+
 def cmd_keys(args) -> int:
     import dataclasses
 
-    from gankit.config import Config
+    from gankit.config import NAMED_PRESETS, Config
 
+    if args.presets:
+        for name, values in NAMED_PRESETS.items():
+            print(f"{name:18s} " + " ".join(f"{k}={v}" for k, v in values.items()))
+        return 0
     for f in dataclasses.fields(Config):
         default = "(preset)" if f.default is None else repr(f.default)
         print(f"{f.name:18s} {default:12s} {f.metadata['help']}")
@@ -188,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"train": cmd_train, "sample": cmd_sample, "keys": cmd_keys}[args.command]
+    handler = {"train": cmd_train, "sample": cmd_sample, "theory": cmd_theory, "keys": cmd_keys}[args.command]
     try:
         return handler(args)
     except GankitError as err:
