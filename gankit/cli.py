@@ -2,6 +2,8 @@
 
     gankit train [--config FILE] [--out DIR] [--dry-run] [--overwrite] [--resume RUN] [key=value ...]
     gankit sample RUN -n N --out FILE.npz
+    gankit report RUN [--out FILE.html]
+    gankit compare RUN RUN ... [--out DIR]
     gankit keys
 
 A user mistake (bad key, missing file, existing run folder) prints one line,
@@ -44,8 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
     t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its checkpoint")
     t.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
-                   help="also checkpoint every N iterations (a multiple of log_every; default: at the end)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+                   help="the same as the key checkpoint_every=N: checkpoint every N iterations "
+                        "(a multiple of log_every; default 0: at the end and on SIGINT/SIGTERM)")
+    t.add_argument("--fast", action="store_true",
+                   help="precision=auto channels_last=auto: bf16 / NHWC where docs/scaling.md measured them faster")
+    t.add_argument("--nproc", type=int, default=0, metavar="N",
+                   help="data-parallel over N processes on this machine (re-launches under torchrun; docs/scaling.md)")
+    loud = t.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", action="store_true", help="no progress bar and no summary (errors only)")
+    loud.add_argument("--verbose", action="store_true", help="also print each metrics record as one line")
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", metavar="RUN", help="a run folder with a checkpoint.pt")
@@ -65,6 +74,31 @@ def _parser() -> argparse.ArgumentParser:
     th.add_argument("--quick", action="store_true", help="a shortened version (seconds; looser checks)")
     th.add_argument("--seed", type=int, default=0, help="seed (default 0)")
 
+    r = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                       description="One HTML file, pictures embedded, no network needed: config, curves, samples, "
+                                   "final metrics with their definitions, warnings, and the animation of 2-D runs.")
+    r.add_argument("run", metavar="RUN", help="a run folder")
+    r.add_argument("--out", metavar="FILE", help="the HTML file (default RUN/report.html)")
+
+    c = sub.add_parser("compare", help="compare the final metrics and curves of several runs",
+                       description="Writes DIR/compare.html (table and overlaid curves), DIR/metrics.csv and one PNG "
+                                   "per quantity. Patterns such as 'runs/*-wgan-gp' are expanded.")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run folders or glob patterns")
+    c.add_argument("--out", default="runs/compare", metavar="DIR", help="output folder (default runs/compare)")
+
+    e = sub.add_parser("eval", help="measure a run's generator, or a set of samples against a reference set",
+                       description="Toy runs: modes covered, %% high quality, W1 (and JSD in 1-D). Images: Fréchet distance, "
+                                   "KID, precision/recall, density/coverage in the features of a network trained on the "
+                                   "reference data (fd_lenet, ...), or Inception-v3 with --inception-weights (fd_inception).")
+    e.add_argument("run", nargs="?", metavar="RUN", help="a run folder (its data and its EMA generator)")
+    e.add_argument("--samples", metavar="A.npz", help="generated images (instead of RUN)")
+    e.add_argument("--ref", metavar="B.npz", help="reference images for --samples; its labels 'y' train the feature net")
+    e.add_argument("--metrics", default="fd,kid,pr,dc", help="images: comma-separated fd, kid, pr, dc (default all)")
+    e.add_argument("--n", type=int, default=10000, help="samples to use (default 10000)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples and the feature net (default 0)")
+    e.add_argument("--inception-weights", metavar="FILE", help="pt_inception-2015-12-05-6726825d.pth: use Inception-v3 features")
+    e.add_argument("--out", metavar="DIR", help="where eval.json goes (default: the run folder, or the current folder)")
+
     k = sub.add_parser("keys", help="list every config key with its meaning and default")
     k.add_argument("--presets", action="store_true", help="list the named presets instead")
     return p
@@ -80,24 +114,36 @@ def _print_summary(result) -> None:
                      + (f"   JSD {m['jsd']:.4f}" if "jsd" in m else ""))
     if result.run_dir is not None:
         lines.append(f"  run folder: {result.run_dir}  (samples.png, curves.png, summary.json, checkpoint.pt)")
+    lines += [f"  warning: {w}" for w in m.get("warnings", [])]
     print("\n".join(lines))
 
 
 def cmd_train(args) -> int:
+    import os
+
+    from gankit import distributed
     from gankit.config import build_config, parse_overrides, resolve_config
     from gankit.runs import default_run_dir
+
+    if args.nproc and "WORLD_SIZE" not in os.environ:  # not yet under a launcher: start N copies of this command
+        return distributed.relaunch(args.nproc, _without_nproc(args.argv))
 
     if args.resume:
         overrides = parse_overrides(args.overrides)
         if set(overrides) - {"iterations"}:
             raise GankitError("--resume takes only iterations=N as an override; the rest comes from the checkpoint")
+        clash = [flag for flag, given in (("--config", args.config), ("--overwrite", args.overwrite),
+                                          ("--out", args.out and Path(args.out) != Path(args.resume))) if given]
+        if clash:
+            raise GankitError(f"--resume continues RUN in place with its own config; drop {' and '.join(clash)}")
         from gankit.checkpoint import load_checkpoint
+        from gankit.runs import resume_checkpoint
 
-        saved = load_checkpoint(Path(args.resume) / "checkpoint.pt")["config"]
+        saved = load_checkpoint(resume_checkpoint(Path(args.resume)))["config"]
         config = build_config({**saved, **overrides})
         out = Path(args.resume)
     else:
-        config = resolve_config(args.config, args.overrides)
+        config = resolve_config(args.config, (["precision=auto", "channels_last=auto"] if args.fast else []) + args.overrides)
         out = Path(args.out) if args.out else default_run_dir(Path("runs"), f"{config.data}-{config.objective}")
     if args.dry_run:
         print(f"# resolved config (run folder would be {out}); nothing trained\n" + config.to_toml(), end="")
@@ -107,11 +153,27 @@ def cmd_train(args) -> int:
         return 0
     from gankit.train import train
 
-    result = train(config, out, overwrite=args.overwrite, resume=bool(args.resume),
-                   progress=False if args.quiet else None, checkpoint_every=args.checkpoint_every)
-    if not args.quiet:
+    try:
+        result = train(config, out, overwrite=args.overwrite, resume=bool(args.resume),
+                       progress=False if args.quiet else None, checkpoint_every=args.checkpoint_every, verbose=args.verbose)
+    finally:
+        distributed.teardown()  # several processes: leave the group (a no-op for one)
+    if not args.quiet and int(os.environ.get("RANK", "0")) == 0:
         _print_summary(result)
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--nproc N`` / ``--nproc=N`` (the relaunched processes must not relaunch)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def load_generator(run: Path, *, raw: bool = False):
@@ -132,7 +194,7 @@ def cmd_sample(args) -> int:
     import torch
 
     from gankit.checkpoint import atomic_write_bytes
-    from gankit.train import Noise, generate
+    from gankit.sampling import Noise, generate
 
     if args.n < 1:
         raise GankitError(f"-n must be >= 1, got {args.n}")
@@ -201,6 +263,67 @@ def cmd_theory(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_report(args) -> int:
+    from gankit.report.html import write_report
+
+    path = write_report(Path(args.run), Path(args.out) if args.out else None)
+    print(f"gankit: wrote {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from gankit.report.compare import expand_runs, write_comparison
+
+    written = write_comparison(expand_runs(args.runs), Path(args.out))
+    print(f"gankit: compared {written['runs']} runs: {written['html']} ({written['csv'].name}, "
+          f"{written['figures']} figures)")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from gankit import __version__
+    from gankit.runs import write_json
+
+    if args.n < 10:
+        raise GankitError(f"--n must be >= 10, got {args.n}")
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    if args.run and (args.samples or args.ref):
+        raise GankitError("give either RUN or --samples A.npz --ref B.npz, not both")
+    if args.run:
+        from gankit.data import load_image_data
+        from gankit.data.toy import toy_distribution
+        from gankit.evaluation import evaluate_generator
+
+        config, G = load_generator(Path(args.run))
+        source = toy_distribution(config.data) if config.kind == "toy" else load_image_data(config)
+        options = {} if config.kind == "toy" else dict(metrics=metrics, inception_weights=args.inception_weights)
+        values = evaluate_generator(G, source, config, args.seed, torch.device("cpu"), n=args.n, **options)
+        values.update(run=str(args.run), data=config.data)
+        out_dir = Path(args.out or args.run)
+    elif args.samples and args.ref:
+        from gankit.data.images import load_images
+        from gankit.metrics.image_eval import evaluate_images
+
+        samples, ref = load_images(args.samples), load_images(args.ref)
+        values = evaluate_images(samples.images, ref.images, reference_labels=ref.labels, metrics=metrics, n=args.n,
+                                 seed=args.seed, inception_weights=args.inception_weights)
+        values.update(samples=str(args.samples), reference=str(args.ref))
+        out_dir = Path(args.out or ".")
+    else:
+        raise GankitError("nothing to evaluate: give a run folder (gankit eval RUN) or --samples A.npz --ref B.npz")
+    values.update(seed=args.seed, gankit_version=__version__)
+    if not out_dir.is_dir():
+        raise GankitError(f"--out {out_dir}: not a folder; create it or pass another")
+    write_json(out_dir / "eval.json", values)
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        print(f"{key:{width}s}  {value:.6g}" if isinstance(value, float) else f"{key:{width}s}  {value}")
+    print(f"gankit: wrote {out_dir / 'eval.json'}")
+    return 0
+
+
 def cmd_keys(args) -> int:
     import dataclasses
 
@@ -219,6 +342,7 @@ def cmd_keys(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.version:
         from gankit import __version__
 
@@ -227,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"train": cmd_train, "sample": cmd_sample, "theory": cmd_theory, "keys": cmd_keys}[args.command]
+    handler = {"train": cmd_train, "sample": cmd_sample, "theory": cmd_theory, "report": cmd_report,
+               "compare": cmd_compare, "eval": cmd_eval, "keys": cmd_keys}[args.command]
     try:
         return handler(args)
     except GankitError as err:

@@ -23,6 +23,7 @@ with one line naming the key, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -86,8 +87,24 @@ class Config:
     # --- bookkeeping ----------------------------------------------------------
     log_every: int = _doc("iterations between statistics (one host sync each) and metrics.jsonl lines", 50)
     eval_samples: int = _doc("generated samples for the final toy metrics (≥ 2,500 per PacGAN)", 2500)
+    eval_every: int = _doc("iterations between metrics during training (a multiple of log_every); 0 = off", 0)
+    eval_n: int = _doc("samples for each eval_every evaluation", 1000)
+    eval_metrics: str = _doc("images: comma-separated metric families for eval_every: fd, kid, pr, dc", "fd")
+    best_metric: str = _doc("the metric that picks best.pt: w1 | jsd | hq_fraction | fd | kid | ... "
+                            "(empty: w1 for toy data, fd for images)", "")
     device: str = _doc("auto | cpu | cuda (auto: cuda when available)", "auto")
-    precision: str = _doc("fp32 | bf16 (autocast; bf16 needs CUDA or a CPU with bf16 support)", "fp32")
+    precision: str = _doc("fp32 | bf16 | auto (autocast; bf16 needs CUDA or a CPU with bf16 support; "
+                          "auto: bf16 where docs/scaling.md measured it faster)", "fp32")
+    channels_last: str = _doc("conv nets: off | on | auto: NHWC memory format for the nets and batches "
+                              "(auto: where docs/scaling.md measured it faster)", "off")
+    logger: str = _doc("jsonl | tensorboard (also RUN/tensorboard/; metrics.jsonl is always written)", "jsonl")
+    frame_every: int | None = _doc("2-D toy data: iterations between animation frames (default iterations/20); 0 = off")
+    # --- reliability (docs/reliability.md) ------------------------------------
+    checkpoint_every: int = _doc("iterations between checkpoints, a multiple of log_every; 0 = at the end and on SIGINT/SIGTERM only", 0)
+    keep: int = _doc("checkpoints kept: checkpoint.pt is the latest, the keep-1 before it are checkpoint-<iteration>.pt", 1)
+    on_nan: str = _doc("a non-finite loss or gradient: stop | rollback (to the last good state, learning rates × rollback_lr_factor)", "stop")
+    rollback_lr_factor: float = _doc("on_nan=rollback: multiply both learning rates by this at each rollback", 0.5)
+    rollback_tries: int = _doc("on_nan=rollback: rollbacks allowed in a run before it stops", 3)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -101,6 +118,8 @@ class Config:
         kind_presets = TOY_PRESETS if kind == "toy" else IMAGE_PRESETS
         for source in (kind_presets[self.objective], KIND_DEFAULTS[kind], PAPER_PRESETS[self.objective], BASE_DEFAULTS):
             self._fill(source)
+        if self.frame_every is None:  # about 20 frames of a 2-D toy run (gankit.report.frames)
+            self.frame_every = max(1, self.iterations // 20) if _is_2d_toy(self.data) and self.iterations else 0
         _check_values(self)
 
     def _fill(self, source: dict[str, Any]) -> None:
@@ -205,9 +224,12 @@ _CHOICES = {
     "z_dist": ("normal", "uniform"),
     "activation": ("relu", "leaky_relu", "tanh", "elu", "gelu"),
     "device": ("auto", "cpu", "cuda"),
-    "precision": ("fp32", "bf16"),
+    "precision": ("fp32", "bf16", "auto"),
+    "channels_last": ("off", "on", "auto"),
+    "logger": ("jsonl", "tensorboard"),
     "net": ("mlp", "dcgan", "resnet"),
     "d_norm": ("batch", "layer", "none"),
+    "on_nan": ("stop", "rollback"),
 }
 
 # (test, what is allowed) for every numeric key with a range.
@@ -232,12 +254,20 @@ _RANGES = {
     "d_layers": (lambda v: v >= 0, "an integer >= 0"),
     "log_every": (lambda v: v >= 1, "an integer >= 1"),
     "eval_samples": (lambda v: v >= 2, "an integer >= 2"),
+    "eval_every": (lambda v: v >= 0, "an integer >= 0"),
+    "eval_n": (lambda v: v >= 10, "an integer >= 10"),
     "image_size": (lambda v: v in (0, 28, 32, 64), "0, 28, 32 or 64"),
     "channels": (lambda v: v in (0, 1, 3), "0, 1 or 3"),
     "width": (lambda v: v >= 1, "an integer >= 1"),
     "ema_decay": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "ema_start": (lambda v: v >= 0, "an integer >= 0"),
     "sample_every": (lambda v: v >= 0, "an integer >= 0"),
+    "frame_every": (lambda v: v >= 0, "an integer >= 0"),
+    "seed": (lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "checkpoint_every": (lambda v: v >= 0, "an integer >= 0"),
+    "keep": (lambda v: v >= 1, "an integer >= 1"),
+    "rollback_lr_factor": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "rollback_tries": (lambda v: v >= 0, "an integer >= 0"),
 }
 
 
@@ -248,6 +278,12 @@ IMAGE_NAMES = tuple(BUILTIN_NAMES)
 def data_kind(data: str) -> str:
     """'toy' for a built-in toy distribution, 'image' for anything else."""
     return "toy" if data in TOY_NAMES else "image"
+
+
+@functools.cache
+def _is_2d_toy(data: str) -> bool:
+    """True for the 2-D toy distributions (the ones that get an animation)."""
+    return data in TOY_NAMES and TOY_DATASETS[data]().dim == 2
 
 
 # ----------------------------------------------------------------------------
@@ -306,10 +342,23 @@ def _check_values(cfg: Config) -> None:
         )
     if cfg.kind == "toy" and cfg.net != "mlp":
         raise ConfigError(f"config key 'net': toy data {cfg.data} needs net=mlp, got {cfg.net!r}")
+    if cfg.net == "mlp" and cfg.channels_last == "on":
+        raise ConfigError("config key 'channels_last': applies to conv nets (dcgan, resnet), not net=mlp; "
+                          "use channels_last=off or auto")
     if cfg.kind == "image" and cfg.net == "mlp":
         raise ConfigError(f"config key 'net': image data needs net=dcgan or net=resnet, got 'mlp'")
     if cfg.net == "resnet" and cfg.image_size not in (0, 32):
         raise ConfigError(f"config key 'image_size': net=resnet works at 32×32, got {cfg.image_size}; set image_size=32")
+    if cfg.eval_every and cfg.eval_every % cfg.log_every:
+        raise ConfigError(f"config key 'eval_every': {cfg.eval_every} must be a multiple of log_every={cfg.log_every}")
+    bad = [m for m in cfg.eval_metrics.split(",") if m.strip() not in ("fd", "kid", "pr", "dc")]
+    if bad:
+        raise ConfigError(f"config key 'eval_metrics': unknown metric {bad[0]!r}; expected a comma-separated "
+                          f"list of fd, kid, pr, dc")
+    from gankit.evaluation import LOWER_IS_BETTER
+
+    if cfg.best_metric and cfg.best_metric not in LOWER_IS_BETTER:
+        raise ConfigError(f"config key 'best_metric': got {cfg.best_metric!r}, expected one of {', '.join(LOWER_IS_BETTER)}")
     if cfg.d_norm == "batch" and cfg.objective == "wgan-gp":
         raise ConfigError("config key 'd_norm': batch norm breaks the per-sample gradient penalty (§6); "
                           "use d_norm=layer or d_norm=none")
@@ -317,6 +366,12 @@ def _check_values(cfg: Config) -> None:
         v = getattr(cfg, key)
         if v is not None and not ok(v):
             raise ConfigError(f"config key '{key}': got {v!r}, expected {allowed}")
+    if cfg.frame_every and not _is_2d_toy(cfg.data):
+        raise ConfigError(f"config key 'frame_every': animation frames are drawn for 2-D toy data only, "
+                          f"not {cfg.data}; set frame_every=0")
+    if cfg.checkpoint_every % cfg.log_every:
+        raise ConfigError(f"config key 'checkpoint_every': got {cfg.checkpoint_every}, expected a multiple of "
+                          f"log_every={cfg.log_every} (checkpoints are written at logging steps)")
 
 
 FIELD_TYPES = _field_types()

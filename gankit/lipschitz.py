@@ -37,8 +37,10 @@ def interpolate(real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} differ in shape")
     if eps.shape != real.shape[:1]:
         raise ValueError(f"eps must have shape ({real.shape[0]},), got {tuple(eps.shape)}")
-    eps = eps.view(-1, *([1] * (real.dim() - 1))).to(real.dtype)
-    return torch.lerp(fake, real, eps)  # fake + eps * (real - fake)
+    # Under autocast G's output may be bf16 while real is fp32: interpolate in the wider type.
+    dtype = torch.promote_types(real.dtype, fake.dtype)
+    eps = eps.view(-1, *([1] * (real.dim() - 1))).to(dtype)
+    return torch.lerp(fake.to(dtype), real.to(dtype), eps)  # fake + eps * (real - fake)
 
 
 def gradient_penalty(

@@ -83,6 +83,8 @@ class Wasserstein(Objective):
     one_sided: bool = False
     rng: torch.Generator | None = None
     wasserstein: bool = True
+    #: (rank, ranks): ε is drawn for the global batch and this rank keeps its rows (gankit.distributed)
+    shard: tuple[int, int] = (0, 1)
 
     def discriminator_loss(self, critic: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
         real_scores, fake_scores = critic(real).float(), critic(fake).float()
@@ -93,7 +95,10 @@ class Wasserstein(Objective):
             "gap": -loss.detach(),  # E D(x) - E D(G(z)), the W1 estimate (§5)
         }
         if self.lambda_gp > 0:
-            penalty, norms = gradient_penalty(critic, real, fake, one_sided=self.one_sided, generator=self.rng)
+            rank, ranks = self.shard
+            n = real.shape[0]
+            eps = torch.rand(n * ranks, device=real.device, generator=self.rng)[rank * n:(rank + 1) * n]
+            penalty, norms = gradient_penalty(critic, real, fake, eps=eps, one_sided=self.one_sided)
             loss = loss + self.lambda_gp * penalty
             stats["gp"] = penalty.detach()
             stats["grad_norm"] = norms.mean()
@@ -119,8 +124,9 @@ def build_objective(
     lambda_gp: float = 0.0,
     one_sided: bool = False,
     rng: torch.Generator | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Objective:
-    """The objective called ``name`` (one of :data:`OBJECTIVE_NAMES`)."""
+    """The objective called ``name`` (one of :data:`OBJECTIVE_NAMES`); ``shard`` = (rank, ranks)."""
     if name == "gan":
         return ClassicGAN("gan", losses.minimax_generator_loss)
     if name == "ns-gan":
@@ -128,5 +134,5 @@ def build_objective(
     if name == "wgan":
         return Wasserstein("wgan", clip=clip, lambda_gp=0.0, rng=rng)
     if name == "wgan-gp":
-        return Wasserstein("wgan-gp", clip=None, lambda_gp=lambda_gp, one_sided=one_sided, rng=rng)
+        return Wasserstein("wgan-gp", clip=None, lambda_gp=lambda_gp, one_sided=one_sided, rng=rng, shard=shard)
     raise ValueError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVE_NAMES)}")

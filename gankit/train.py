@@ -20,7 +20,9 @@ statistically.
 
 from __future__ import annotations
 
+import copy
 import math
+import random
 import signal
 import time
 from contextlib import contextmanager, nullcontext
@@ -33,15 +35,21 @@ import torch
 from torch import nn
 
 from gankit import __version__
-from gankit.checkpoint import load_checkpoint, save_checkpoint
+from gankit.checkpoint import load_checkpoint
 from gankit.config import Config, build_config
 from gankit.data import build_data
+from gankit import distributed
 from gankit.ema import EMA
 from gankit.errors import ConfigError, RunError
-from gankit.metrics.toy import toy_summary
+from gankit.guard import Guard, all_finite, grad_max
+from gankit.evaluation import Evaluator, evaluate_toy
 from gankit.nets import build_networks
 from gankit.objectives import build_objective
+from gankit.report.frames import Frames
+from gankit.report.progress import Progress
 from gankit.report.stats import Stats
+from gankit.sampling import Noise, eval_mode, generate
+from gankit.report.tensorboard import check_logger, open_logger
 from gankit import runs
 
 
@@ -66,25 +74,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _autocast(config: Config, device: torch.device):
-    if config.precision == "bf16":
+def _autocast(precision: str, device: torch.device):
+    if precision == "bf16":
         if device.type == "cpu" and not torch.backends.mkldnn.is_available():
             raise ConfigError("config key 'precision': bf16 needs a CPU with bf16 support or CUDA; use precision=fp32")
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
-
-
-class Noise:
-    """Draws z ~ p(z) in place into one preallocated buffer (no allocation per step)."""
-
-    def __init__(self, batch: int, z_dim: int, dist: str, generator: torch.Generator, device: torch.device):
-        self.buffer = torch.empty(batch, z_dim, device=device)
-        self.dist, self.generator = dist, generator
-
-    def sample(self) -> torch.Tensor:
-        if self.dist == "normal":
-            return self.buffer.normal_(generator=self.generator)
-        return self.buffer.uniform_(-1.0, 1.0, generator=self.generator)
 
 
 def _seeds(seed: int, n: int) -> list[int]:
@@ -127,6 +122,7 @@ def train(
     resume: bool = False,
     progress: bool | None = None,
     checkpoint_every: int = 0,
+    verbose: bool = False,
 ) -> TrainResult:
     """Train the GAN that ``config`` describes; write the run folder ``out`` if given.
 
@@ -137,41 +133,76 @@ def train(
         resume: continue the run in ``out`` from its checkpoint (``config``'s
             ``iterations`` may extend it; everything else comes from the checkpoint).
         progress: show a progress bar (None: only on a terminal).
-        checkpoint_every: also checkpoint every N iterations (0: only at the end
-            and on SIGINT/SIGTERM); must be a multiple of ``log_every``.
+        checkpoint_every: if not 0, replaces the config key ``checkpoint_every``
+            (the older spelling of it).
+        verbose: also print each metrics record as one line.
     """
-    run_dir = runs.prepare_run_dir(Path(out), overwrite=overwrite, resume=resume) if out is not None else None
+    dist = distributed.setup(resolve_device(config.device))  # under torchrun: this process's rank; else rank 0 of 1
+    check_logger(config.logger)  # an optional package is missing: refuse before any work
+    if out is not None:  # refuse a bad run folder before any work; it is created once everything is built
+        dist.call_on_main(lambda: runs.check_run_dir(Path(out), overwrite=overwrite, resume=resume))
     state = None
     if resume:
-        if run_dir is None:
+        if out is None:
             raise RunError("resume needs the run folder to continue (out=...)")
-        state = load_checkpoint(run_dir / runs.CHECKPOINT_FILE)
+        state = dist.call_on_main(lambda: load_checkpoint(runs.resume_checkpoint(Path(out))))  # rank 0 reads it
         config = build_config({**state["config"], "iterations": config.iterations})
-    if checkpoint_every and checkpoint_every % config.log_every:
-        raise ConfigError(f"checkpoint_every={checkpoint_every} must be a multiple of log_every={config.log_every}")
+    if checkpoint_every:
+        config = config.replace(checkpoint_every=checkpoint_every)
 
     # --- build everything ------------------------------------------------------
-    device = resolve_device(config.device)
+    device = dist.device
+    precision, channels_last = distributed.fast_settings(config.precision, config.channels_last, config.net, device)
     torch.manual_seed(config.seed)
+    random.seed(config.seed)  # gankit draws nothing from these two; seeded so that the seed fixes them too
+    np.random.seed(config.seed % 2**32)
     data_seed, noise_seed, gp_seed, eval_seed = _seeds(config.seed, 4)
     rng = {name: torch.Generator(device).manual_seed(s)
            for name, s in (("data", data_seed), ("noise", noise_seed), ("gp", gp_seed))}
     data, source = build_data(config, rng["data"], device)
     G, D = build_networks(config, data.sample_shape)
-    G, D = G.to(device), D.to(device)
+    G, D = (distributed.to_memory_format(m.to(device), channels_last) for m in (G, D))
+    dist.channels_last = channels_last  # dist.local(batch): this rank's rows, in the nets' memory format
+    G_train = dist.wrap(G)  # DDP over several ranks; D is not wrapped (gradient penalty), see gankit.distributed
     ema = EMA(G, config.ema_decay, config.ema_start) if config.ema_decay > 0 else None
     opt_g = build_optimizer(config, G.parameters(), config.lr_g, device)
     opt_d = build_optimizer(config, D.parameters(), config.lr_d, device)
     objective = build_objective(config.objective, clip=config.clip, lambda_gp=config.lambda_gp or 0.0,
-                                one_sided=config.penalty == "one-sided", rng=rng["gp"])
+                                one_sided=config.penalty == "one-sided", rng=rng["gp"], shard=(dist.rank, dist.world_size))
     noise = Noise(config.batch_size, config.z_dim, config.z_dist, rng["noise"], device)
-    autocast = _autocast(config, device)
+    autocast = _autocast(precision, device)
     schedule = config.schedule
     # One fixed noise batch for every sample grid of the run.
     fixed_z = Noise(64, config.z_dim, config.z_dist, torch.Generator(device).manual_seed(eval_seed), device).sample().clone()
+    stats = Stats()
+    guard = Guard(config.objective)  # non-finite values and warning signs, at the logging cadence
+    evaluator = Evaluator(config, source, device, eval_seed)  # eval_every; the best checkpoint
+    run_dir = dist.call_on_main(lambda: runs.prepare_run_dir(Path(out), overwrite=overwrite, resume=resume)) \
+        if out is not None else None
 
-    iteration, history, elapsed_before = 0, [], 0.0
-    if state is not None:
+    def capture() -> dict[str, Any]:
+        """Everything that determines the rest of the run (docs/reliability.md), by reference.
+
+        Taken only between rounds, so the k-step cycle is at its start: the
+        next step is the first discriminator step of a round (cycle_position 0).
+        """
+        return {
+            "gankit_version": __version__, "config": config.to_dict(), "iteration": iteration, "cycle_position": 0,
+            "train_seconds": elapsed_before + time.perf_counter() - start,
+            "generator": G.state_dict(), "discriminator": D.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "rng": {**{name: g.get_state() for name, g in rng.items()}, "torch": torch.get_rng_state(),
+                    "python": random.getstate(), "numpy": _numpy_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state_all()} if device.type == "cuda" else {})},
+            "stats": stats.state_dict(), "guard": guard.state_dict(), "best_value": evaluator.best_value,
+            "sample_shape": list(data.sample_shape),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
+            **({"train_points": data.points.cpu()} if getattr(data, "points", None) is not None else {}),
+        }
+
+    def restore(state: dict[str, Any]) -> int:
+        """Load what :func:`capture` took into every network, optimiser, RNG and accumulator; its iteration."""
+        assert state.get("cycle_position", 0) == 0, "checkpoints are taken between rounds"
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
@@ -181,10 +212,24 @@ def train(
         for name, g in rng.items():
             g.set_state(state["rng"][name])
         torch.set_rng_state(state["rng"]["torch"])
+        if "python" in state["rng"]:  # checkpoints of gankit 0.1.0 before issue 6 lack these
+            random.setstate(_as_tuple(state["rng"]["python"]))
+            _set_numpy_rng_state(state["rng"]["numpy"])
+        if "cuda" in state["rng"] and device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         if "train_points" in state:
             data.points = state["train_points"].to(device)
-        iteration, elapsed_before = state["iteration"], state["train_seconds"]
-        history = runs.truncate_metrics(run_dir, iteration)
+        if "stats" in state:
+            stats.load_state_dict(state["stats"], device)
+            guard.load_state_dict(state["guard"])
+        evaluator.best_value = state.get("best_value")
+        return int(state["iteration"])
+
+    iteration, history, elapsed_before = 0, [], 0.0
+    if state is not None:
+        iteration, elapsed_before = restore(state), state["train_seconds"]
+        history = dist.call_on_main(lambda: runs.truncate_metrics(run_dir, iteration))
+    run_dir = run_dir if dist.is_main else None  # rank 0 alone writes the run folder
     if run_dir is not None:
         from gankit.checkpoint import atomic_write_text
 
@@ -193,67 +238,93 @@ def train(
     def checkpoint() -> None:
         if run_dir is None:
             return
-        save_checkpoint(run_dir / runs.CHECKPOINT_FILE, {
-            "gankit_version": __version__, "config": config.to_dict(), "iteration": iteration,
-            "train_seconds": elapsed_before + time.perf_counter() - start,
-            "generator": G.state_dict(), "discriminator": D.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "rng": {**{name: g.get_state() for name, g in rng.items()}, "torch": torch.get_rng_state()},
-            "sample_shape": list(data.sample_shape),
-            **({"ema": ema.state_dict()} if ema is not None else {}),
-            **({"train_points": data.points.cpu()} if getattr(data, "points", None) is not None else {}),
-        })
+        if not all_finite(G, D):  # never replace a good checkpoint by non-finite weights
+            raise RunError(f"iteration {iteration}: the weights are not finite, so they were not checkpointed; "
+                           f"the last good checkpoint in {run_dir} is kept; lower lr_d and lr_g")
+        runs.save_run_checkpoint(run_dir, capture(), keep=config.keep)
 
     # --- the double loop (§3) ----------------------------------------------------
-    from tqdm.auto import tqdm
-
-    stats = Stats()
     start = time.perf_counter()
+    good = copy.deepcopy(capture()) if config.on_nan == "rollback" else None  # the state a rollback returns to
     next_log = (iteration // config.log_every + 1) * config.log_every
-    bar = tqdm(total=config.iterations, initial=iteration, disable=False if progress else None if progress is None else True,
-               desc=f"{config.objective} on {config.data}", unit="it", dynamic_ncols=True, leave=True)
-    with _stop_on_signals() as interrupted:
+    bar = Progress(config.iterations, iteration, desc=f"{config.objective} on {config.data}", show=progress if dist.is_main else False,
+                   verbose=verbose and dist.is_main)
+    frames = Frames.for_run(config, run_dir, source, device, wasserstein=objective.wasserstein,
+                            start_iteration=iteration, seed=eval_seed)  # None unless a 2-D toy run with frame_every
+    with _stop_on_signals() as interrupted, open_logger(config.logger, run_dir, iteration) as logger:
         while iteration < config.iterations:
             # Inner loop: k discriminator steps, G fixed, fresh real and fake batches.
             for _ in range(schedule.d_steps_at(iteration)):
-                real = data.sample(config.batch_size)
+                real = dist.local(data.sample(config.batch_size))
                 with torch.no_grad(), autocast:
-                    fake = G(noise.sample())
+                    fake = G_train(dist.local(noise.sample()))
                 with autocast:
                     d_loss, d_stats = objective.discriminator_loss(D, real, fake)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
+                dist.average_gradients(D)  # several ranks: one all-reduce of D's gradients (no-op for one)
                 opt_d.step()
                 objective.after_discriminator_step(D)  # e.g. clip weights to [-c, c]
-                stats.add(d_stats)
+                stats.add({**d_stats, "d_grad_max": grad_max(D)})  # the guard's gradient check, no sync
 
             # Outer loop: generator steps, D fixed (no gradients into its weights).
             D.requires_grad_(False)
             for _ in range(min(schedule.g_steps, config.iterations - iteration)):
                 with autocast:
-                    g_loss, g_stats = objective.generator_loss(D, G(noise.sample()))
+                    g_loss, g_stats = objective.generator_loss(D, G_train(dist.local(noise.sample())))
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
-                stats.add(g_stats)
+                stats.add({**g_stats, "g_grad_max": grad_max(G)})
                 iteration += 1
                 if ema is not None:
                     ema.update(G, iteration)
             D.requires_grad_(True)
-            bar.update(iteration - bar.n)
+            bar.update(iteration)
 
             if iteration >= next_log or iteration == config.iterations:
-                record = {"iteration": iteration, "wall_seconds": round(elapsed_before + time.perf_counter() - start, 3),
-                          **stats.flush()}
+                record = dist.mean_record({"iteration": iteration,  # statistics averaged over ranks
+                                           "wall_seconds": round(elapsed_before + time.perf_counter() - start, 3),
+                                           **stats.flush()})
+                if dist.is_main and evaluator.due(iteration):  # eval_every: metrics in this record, best.pt
+                    values, improved = evaluator(ema.module if ema is not None else G)
+                    record.update(values)
+                    if improved and run_dir is not None:
+                        runs.save_best(run_dir, capture())
+                problem, warnings = guard.inspect(record)  # non-finite values; signs of failure (gankit.guard)
+                if warnings:
+                    record["warnings"] = warnings
                 history.append(record)
                 if run_dir is not None:
                     runs.append_metrics(run_dir, record)
-                bar.set_postfix(d_loss=f"{record.get('d_loss', math.nan):.3f}", g_loss=f"{record.get('g_loss', math.nan):.3f}")
+                bar.log(record)
+                logger.log(record, D, real, fake)  # tensorboard: scalars, histograms of D(real), D(fake)
                 next_log = (iteration // config.log_every + 1) * config.log_every
-                if checkpoint_every and iteration % checkpoint_every == 0:
+                if problem is not None:
+                    if good is None or guard.rollbacks >= config.rollback_tries:
+                        raise RunError(_nan_message(problem, iteration, config, guard.rollbacks, run_dir))
+                    # on_nan=rollback: back to the last good state, smaller steps (the RNGs replay the same batches)
+                    lrs, tries, bad_iteration = [g["lr"] for o in (opt_g, opt_d) for g in o.param_groups], guard.rollbacks + 1, iteration
+                    iteration = restore(copy.deepcopy(good))
+                    for group, lr in zip([g for o in (opt_g, opt_d) for g in o.param_groups], lrs):
+                        group["lr"] = lr * config.rollback_lr_factor
+                    guard.rollbacks = tries
+                    guard.warnings.append(f"iteration {bad_iteration}: non-finite {problem}; rolled back to iteration "
+                                          f"{iteration}, learning rates × {config.rollback_lr_factor} (rollback {tries})")
+                    history = runs.truncate_metrics(run_dir, iteration) if run_dir is not None else \
+                        [r for r in history if r["iteration"] <= iteration]
+                    next_log = (iteration // config.log_every + 1) * config.log_every
+                    continue
+                if good is not None:
+                    good = copy.deepcopy(capture())
+                if config.checkpoint_every and iteration % config.checkpoint_every == 0:
                     checkpoint()
             if run_dir is not None and config.sample_every and iteration % config.sample_every < schedule.g_steps:
-                _save_grid(ema.module if ema is not None else G, fixed_z, run_dir / "grids" / f"{iteration:07d}.png")
+                grid = _save_grid(ema.module if ema is not None else G, fixed_z, run_dir / "grids" / f"{iteration:07d}.png")
+                logger.image("samples", grid, iteration)
+            if frames is not None:
+                frames.maybe_save(iteration, ema.module if ema is not None else G, D, schedule.g_steps)
+            interrupted["signal"] = dist.agree_stop(interrupted["signal"])  # all ranks stop at the same round
             if interrupted["signal"]:
                 bar.close()
                 checkpoint()
@@ -271,6 +342,10 @@ def train(
         metrics.update(evaluate_toy(sampler, source, config, eval_seed, device))
     metrics["wall_seconds"] = round(train_seconds, 3)
     metrics["iterations_per_second"] = round(iteration / train_seconds, 2) if train_seconds > 0 else None
+    metrics.update(precision=precision, channels_last=channels_last, processes=dist.world_size)  # as resolved
+    metrics["warnings"] = guard.finish(metrics)  # docs/reliability.md
+    if frames is not None:
+        metrics.update(frames.finish(iteration, sampler, D))  # RUN/animation.gif; frames, seconds_per_frame
     if run_dir is not None:
         metrics["run_dir"] = str(run_dir)
         runs.write_json(run_dir / runs.SUMMARY_FILE, metrics)
@@ -285,45 +360,41 @@ def train(
     return TrainResult(config, metrics, G, D, run_dir, history, ema.module if ema is not None else None)
 
 
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """``module`` in eval mode (batch norm uses its running statistics), restored after."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
+def _nan_message(problem: str, iteration: int, config: Config, rollbacks: int, run_dir: Path | None) -> str:
+    """The one-line RunError of the divergence guard."""
+    kept = f"; the last good checkpoint in {run_dir} is kept" if run_dir is not None else ""
+    if config.on_nan == "stop":
+        return (f"non-finite {problem} at iteration {iteration} (on_nan=stop){kept}; "
+                f"lower lr_d and lr_g, or set on_nan=rollback")
+    return (f"non-finite {problem} at iteration {iteration}, still after {rollbacks} rollbacks (learning rates "
+            f"× {config.rollback_lr_factor ** rollbacks:g}){kept}; lower lr_d and lr_g or change the objective")
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global RNG state with its key as a tensor (a checkpoint holds tensors, not arrays)."""
+    state = np.random.get_state(legacy=False)
+    return {**state, "state": {"key": torch.from_numpy(state["state"]["key"].astype(np.int64)),
+                               "pos": int(state["state"]["pos"])}}
+
+
+def _set_numpy_rng_state(state: dict[str, Any]) -> None:
+    key = state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state({**state, "state": {"key": key, "pos": state["state"]["pos"]}})
+
+
+def _as_tuple(value: Any) -> Any:
+    """random.getstate() after a round trip through a checkpoint: nested tuples again."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, config: Config, generator: torch.Generator, device: torch.device,
-             batch: int = 2048) -> torch.Tensor:
-    """n samples of G in eval mode, drawn in batches, shape (n, ...)."""
-    out = []
-    with eval_mode(G):
-        for i in range(0, n, batch):
-            noise = Noise(min(batch, n - i), config.z_dim, config.z_dist, generator, device)
-            out.append(G(noise.sample()).float())
-    return torch.cat(out)
-
-
-def evaluate_toy(G: nn.Module, dist, config: Config, seed: int, device: torch.device) -> dict[str, Any]:
-    """The toy metrics of ``gankit.metrics.toy`` on ``config.eval_samples`` fresh samples."""
-    g = torch.Generator(device).manual_seed(seed)
-    fake = generate(G, config.eval_samples, config, g, device).cpu()
-    real = dist.sample(config.eval_samples, torch.Generator().manual_seed(seed)).cpu()
-    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in toy_summary(fake, real, dist).items()}
-
-
-@torch.no_grad()
-def _save_grid(G: nn.Module, z: torch.Tensor, path: Path) -> None:
-    """A grid of G(z) for the fixed noise batch z, G in eval mode."""
+def _save_grid(G: nn.Module, z: torch.Tensor, path: Path) -> Path:
+    """A grid of G(z) for the fixed noise batch z, G in eval mode; returns ``path``."""
     from gankit.report.grid import save_grid
 
     path.parent.mkdir(exist_ok=True)
     with eval_mode(G):
-        save_grid(G(z).float().cpu(), path)
+        return save_grid(G(z).float().cpu(), path)
 
 
 def _write_toy_pictures(run_dir, G, D, dist, config, seed, device, wasserstein) -> None:

@@ -82,8 +82,9 @@ def test_penalty_of_linear_critic_is_norm_minus_one_squared(shape, norm):
     fake = torch.randn(*shape, generator=g, dtype=torch.float64)
     penalty, norms = gradient_penalty(critic, real, fake, generator=g)
     assert penalty.shape == () and norms.shape == (shape[0],)
-    assert penalty.item() == pytest.approx((norm - 1.0) ** 2, rel=1e-9, abs=1e-12)
-    assert_close(norms, torch.full((shape[0],), norm), rtol=1e-6, atol=0)
+    # The penalty's arithmetic is fp32 by design (lipschitz.py), hence rel 1e-6.
+    assert penalty.item() == pytest.approx((norm - 1.0) ** 2, rel=1e-6, abs=1e-12)
+    assert_close(norms.double(), torch.full((shape[0],), norm, dtype=torch.float64), rtol=1e-6, atol=0)
     assert not norms.requires_grad
 
 
@@ -97,10 +98,10 @@ def test_one_sided_penalty(shape):
     p_below, _ = gradient_penalty(below, real, fake, one_sided=True)
     p_above, _ = gradient_penalty(above, real, fake, one_sided=True)
     assert p_below.item() == 0.0
-    assert p_above.item() == pytest.approx(0.7**2, rel=1e-9)
+    assert p_above.item() == pytest.approx(0.7**2, rel=1e-6)
     # The two-sided penalty does penalise the small norm.
     p_two, _ = gradient_penalty(below, real, fake, one_sided=False)
-    assert p_two.item() == pytest.approx(0.6**2, rel=1e-9)
+    assert p_two.item() == pytest.approx(0.6**2, rel=1e-6)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -147,7 +148,7 @@ def test_penalty_uses_one_eps_per_sample_and_the_per_sample_norm():
     penalty, norms = gradient_penalty(critic, real, fake, eps=eps)
     x_hat = torch.stack([e * r + (1 - e) * f for e, r, f in zip(eps, real, fake)])
     expected_norms = torch.stack([x.flatten().norm() for x in x_hat])
-    assert_close(norms, expected_norms, rtol=1e-6, atol=0)
+    assert_close(norms.double(), expected_norms, rtol=1e-6, atol=0)
     assert penalty.item() == pytest.approx(((expected_norms - 1) ** 2).mean().item(), rel=1e-6)
 
 
@@ -162,7 +163,7 @@ def test_penalty_random_eps_comes_from_the_generator():
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
     eps = torch.rand(8, generator=torch.Generator().manual_seed(7))
-    assert_close(a, gradient_penalty(critic, real, fake, eps=eps)[1], rtol=1e-6, atol=0)
+    assert_close(a, gradient_penalty(critic, real, fake, eps=eps.double())[1], rtol=1e-6, atol=0)
 
 
 def test_penalty_does_not_backprop_into_the_generator():
@@ -178,7 +179,7 @@ def test_wgan_gp_objective_adds_lambda_times_penalty():
     w = _w(2, 3.0)
     critic = LinearCritic(w, b=0.0)
     real = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-    fake = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    fake = torch.tensor([[0.0, 0.0], [-1.0, 2.0]], dtype=torch.float64)
     obj = build_objective("wgan-gp", lambda_gp=10.0, rng=torch.Generator().manual_seed(0))
     loss, stats = obj.discriminator_loss(critic, real, fake)
     gap = (real @ w).mean() - (fake @ w).mean()
@@ -295,16 +296,29 @@ def test_spectral_norm_on_conv_layers():
         assert _largest_singular_value(m.weight) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_spectral_norm_in_toy_networks():
-    from gankit.nets import build_toy_networks
+def test_spectral_norm_on_the_mlp_discriminator():
+    from gankit.nets.mlp import MLPDiscriminator
 
-    cfg = Config(objective="wgan-gp", spectral_norm=True, d_hidden=16, g_hidden=16)
-    G, D = build_toy_networks(cfg, 2)
+    torch.manual_seed(2)
+    D = add_spectral_norm(MLPDiscriminator(2, hidden=16, layers=3, activation="relu"))
     linears = [m for m in D.modules() if isinstance(m, nn.Linear)]
-    assert len(linears) == cfg.d_layers + 1
+    assert len(linears) == 4
     D.train()
-    for _ in range(5):
+    for _ in range(20):  # one power iteration per forward pass in train mode
         D(torch.randn(8, 2))
     for m in linears:
-        assert _largest_singular_value(m.weight) == pytest.approx(1.0, abs=1e-3)
-    assert not any(hasattr(m, "parametrizations") for m in G.modules() if isinstance(m, nn.Linear))
+        assert _largest_singular_value(m.weight) == pytest.approx(1.0, abs=1e-2)
+
+
+def test_spectral_norm_run_normalises_only_the_critic(tiny):
+    from gankit.train import train
+
+    cfg = Config(objective="wgan-gp", spectral_norm=True, **tiny)
+    result = train(cfg, None, progress=False)
+    d_linears = [m for m in result.discriminator.modules() if isinstance(m, nn.Linear)]
+    assert len(d_linears) == cfg.d_layers + 1
+    for m in d_linears:
+        assert "weight" in m.parametrizations
+        assert _largest_singular_value(m.weight) == pytest.approx(1.0, abs=1e-2)
+    g_linears = [m for m in result.generator.modules() if isinstance(m, nn.Linear)]
+    assert g_linears and not any(hasattr(m, "parametrizations") for m in g_linears)

@@ -34,3 +34,11 @@ class Stats:
         self._sums.clear()
         self._counts.clear()
         return dict(zip(names, means))
+
+    def state_dict(self) -> dict[str, object]:
+        """The running sums and counts (for a checkpoint taken between two flushes)."""
+        return {"sums": {n: s.detach().cpu() for n, s in self._sums.items()}, "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict[str, object], device: torch.device | str = "cpu") -> None:
+        self._sums = {n: s.to(device) for n, s in state["sums"].items()}
+        self._counts = dict(state["counts"])
