@@ -38,7 +38,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -125,9 +124,28 @@ def plain_its(config: Config) -> float:
     return config.iterations / (time.perf_counter() - start)
 
 
+class _NoModuleTracker:
+    parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return None
+
+
+class GlobalFlopCounter(FlopCounterMode):
+    """FlopCounterMode counting totals only: its module tracker's backward hooks make
+    ``autograd.grad(..., create_graph=True)`` (the gradient penalty) fail in torch 2.13."""
+
+    def __init__(self) -> None:
+        super().__init__(display=False)
+        self.mod_tracker = _NoModuleTracker()
+
+
 def flops_per_iteration(config: Config) -> float:
     """FLOPs of one gankit iteration (k critic steps + one generator step), by FlopCounterMode."""
-    with FlopCounterMode(display=False) as counter:
+    with GlobalFlopCounter() as counter:
         train(config.replace(iterations=1, log_every=1), progress=False)
     return float(counter.get_total_flops())
 
@@ -137,7 +155,11 @@ def largest_conv_ceiling(config: Config, repeats: int) -> dict:
     G = DCGANGenerator(config.z_dim, 28, 1, width=config.width)
     D = DCGANDiscriminator(28, 1, width=config.width, norm=config.d_norm)
     inputs: dict[nn.Module, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda mod, args, out: inputs.setdefault(mod, args[0].detach()))
+
+    def keep_input(mod, args, out) -> None:
+        inputs.setdefault(mod, args[0].detach())
+
+    hooks = [m.register_forward_hook(keep_input)
              for m in list(G.modules()) + list(D.modules()) if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     with torch.no_grad():
         D(G(torch.randn(config.batch_size, config.z_dim)))
@@ -149,7 +171,7 @@ def largest_conv_ceiling(config: Config, repeats: int) -> dict:
         layer(x).sum().backward()
 
     def count(layer, x):
-        with FlopCounterMode(display=False) as c:
+        with GlobalFlopCounter() as c:
             fwd_bwd(layer, x)
         return float(c.get_total_flops())
 

@@ -67,6 +67,8 @@ def _fsync_dir(folder: Path) -> None:
 
 def atomic_copy(src: Path, dst: Path) -> None:
     """Make ``dst`` a copy of ``src`` atomically: a hard link where the file system allows, else a copy."""
+    if dst.exists() and os.path.samefile(src, dst):
+        return  # already linked (a crash after an earlier copy): rename would be a no-op and leave the temp
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)
     Path(tmp).unlink()
@@ -114,8 +116,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"checkpoint {path} was refused: it holds objects that are not plain tensors or data "
             f"and could run code when loaded ({first[:120]}); only load checkpoints gankit wrote"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise RunError(f"checkpoint {path} is truncated or not a checkpoint ({str(err).splitlines()[0][:120]})") from None
+    except Exception as err:  # a damaged file can fail anywhere inside torch.load
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise RunError(f"checkpoint {path} is truncated or not a checkpoint ({first[:120]}); "
+                       f"use an older checkpoint-<N>.pt of the run or start again") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise RunError(f"checkpoint {path} is not a gankit checkpoint of format {FORMAT_VERSION}")
     return state

@@ -304,13 +304,14 @@ def train(
                     if good is None or guard.rollbacks >= config.rollback_tries:
                         raise RunError(_nan_message(problem, iteration, config, guard.rollbacks, run_dir))
                     # on_nan=rollback: back to the last good state, smaller steps (the RNGs replay the same batches)
-                    lrs, tries, bad_iteration = [g["lr"] for o in (opt_g, opt_d) for g in o.param_groups], guard.rollbacks + 1, iteration
+                    lrs, seen, bad_iteration = [g["lr"] for o in (opt_g, opt_d) for g in o.param_groups], guard.state_dict(), iteration
                     iteration = restore(copy.deepcopy(good))
                     for group, lr in zip([g for o in (opt_g, opt_d) for g in o.param_groups], lrs):
                         group["lr"] = lr * config.rollback_lr_factor
-                    guard.rollbacks = tries
+                    guard.load_state_dict(seen)  # the guard remembers every rollback and warning
+                    guard.rollbacks += 1
                     guard.warnings.append(f"iteration {bad_iteration}: non-finite {problem}; rolled back to iteration "
-                                          f"{iteration}, learning rates × {config.rollback_lr_factor} (rollback {tries})")
+                                          f"{iteration}, learning rates × {config.rollback_lr_factor} (rollback {guard.rollbacks})")
                     history = runs.truncate_metrics(run_dir, iteration) if run_dir is not None else \
                         [r for r in history if r["iteration"] <= iteration]
                     next_log = (iteration // config.log_every + 1) * config.log_every

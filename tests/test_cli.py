@@ -41,12 +41,15 @@ def nothing_written(cwd: Path, *allowed: str) -> None:
 
 
 # ---------------------------------------------------------------- config errors
+# In-process through gankit.cli.main (the same code path, without a torch import per case) ...
 @pytest.mark.parametrize(
     "args, key",
     [
         (["d_stepz=5"], "d_stepz"),
         (["d_steps=0"], "d_steps"),
+        (["g_steps=0"], "g_steps"),
         (["iterations=ten"], "iterations"),
+        (["batch_size=2.5"], "batch_size"),
         (["lr_d=-1e-4"], "lr_d"),
         (["objective=gan", "clip=0.01"], "clip"),
         (["objective=wgan-gp", "lambda_gp=-1"], "lambda_gp"),
@@ -54,6 +57,20 @@ def nothing_written(cwd: Path, *allowed: str) -> None:
         (["d_steps"], "d_steps"),  # not key=value
     ],
 )
+def test_config_errors_in_process(tmp_path, monkeypatch, capsys, args, key):
+    from gankit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *args]) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gankit: error: ") and key in lines[0], err
+    assert out == ""
+    nothing_written(tmp_path)
+
+
+# ... and as a user runs it: exit status 2, one line on stderr, no traceback, no runs/ folder.
+@pytest.mark.parametrize("args, key", [(["d_stepz=5"], "d_stepz"), (["objective=gan", "clip=0.01"], "clip")])
 def test_config_errors_are_one_line_exit_2_nothing_written(tmp_path, args, key):
     proc = gankit(tmp_path, "train", *args)
     assert_user_error(proc, key)
@@ -65,10 +82,21 @@ def test_config_errors_are_one_line_exit_2_nothing_written(tmp_path, args, key):
 def test_toml_errors_from_the_command_line(tmp_path):
     (tmp_path / "bad.toml").write_text("objective = wgan\n")  # unquoted string: syntax error
     assert_user_error(gankit(tmp_path, "train", "--config", "bad.toml"), "bad.toml", "TOML")
+    nothing_written(tmp_path, "bad.toml")
+
+
+def test_toml_key_errors_in_process(tmp_path, monkeypatch, capsys):
+    from gankit.cli import main
+
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "typo.toml").write_text('objective = "wgan"\nclp = 0.02\n')
-    assert_user_error(gankit(tmp_path, "train", "--config", "typo.toml"), "clp", "typo.toml")
-    assert_user_error(gankit(tmp_path, "train", "--config", "missing.toml"), "missing.toml")
-    nothing_written(tmp_path, "bad.toml", "typo.toml")
+    assert main(["train", "--config", "typo.toml"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "clp" in err and "typo.toml" in err
+    assert main(["train", "--config", "missing.toml"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "missing.toml" in err
+    nothing_written(tmp_path, "typo.toml")
 
 
 def test_entry_point_reports_errors_the_same_way(tmp_path):
@@ -78,11 +106,13 @@ def test_entry_point_reports_errors_the_same_way(tmp_path):
 
 
 # ---------------------------------------------------------------- dry run
-def test_dry_run_prints_the_resolved_config_and_trains_nothing(tmp_path):
-    proc = gankit(tmp_path, "train", "--dry-run", "objective=wgan", "data=grid25", "seed=7", entry_point=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    body = "\n".join(line for line in proc.stdout.splitlines() if not line.startswith("#"))
+def test_dry_run_prints_the_resolved_config_and_trains_nothing(tmp_path, monkeypatch, capsys):
+    from gankit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dry-run", "objective=wgan", "data=grid25", "seed=7"]) == 0
+    out = capsys.readouterr().out
+    body = "\n".join(line for line in out.splitlines() if not line.startswith("#"))
     printed = tomllib.loads(body)
     expected = Config(objective="wgan", data="grid25", seed=7)
     assert printed["objective"] == "wgan" and printed["clip"] == 0.01 and printed["optimizer"] == "rmsprop"
@@ -109,10 +139,14 @@ def test_train_writes_the_run_folder(trained_run):
     assert resolve_config(run / "config.toml").objective == "ns-gan"
 
 
-def test_existing_out_is_refused_without_overwrite(trained_run):
+def test_existing_out_is_refused_without_overwrite(trained_run, monkeypatch, capsys):
+    from gankit.cli import main
+
     before = {p.name: p.stat().st_mtime_ns for p in (trained_run / "run").iterdir()}
-    proc = gankit(trained_run, "train", "--out", "run", "--quiet", *TINY_ARGS)
-    assert_user_error(proc, "run", "--overwrite")
+    monkeypatch.chdir(trained_run)
+    assert main(["train", "--out", "run", "--quiet", *TINY_ARGS]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("gankit: error: ") and "--overwrite" in err
     after = {p.name: p.stat().st_mtime_ns for p in (trained_run / "run").iterdir()}
     assert after == before
 
@@ -124,16 +158,19 @@ def test_sample_writes_npz(trained_run):
         x = f["x"]
     assert x.shape == (100, 2) and x.dtype == np.float32
     assert np.isfinite(x).all()
-    # the same seed gives the same samples
-    proc = gankit(trained_run, "sample", "run", "-n", "100", "--out", "t.npz")
-    with np.load(trained_run / "t.npz") as f:
-        assert np.array_equal(f["x"], x)
 
 
-def test_sample_errors(trained_run):
-    assert_user_error(gankit(trained_run, "sample", "nope", "-n", "10", "--out", "s2.npz"), "nope")
-    assert_user_error(gankit(trained_run, "sample", "run", "-n", "0", "--out", "s2.npz"), "-n")
-    assert not (trained_run / "s2.npz").exists()
+def test_sample_errors(trained_run, monkeypatch, capsys):
+    from gankit.cli import main
+
+    monkeypatch.chdir(trained_run)
+    assert main(["sample", "nope", "-n", "10", "--out", "s2.npz"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["sample", "run", "-n", "0", "--out", "s2.npz"]) == 2
+    assert "-n" in capsys.readouterr().err
+    assert main(["sample", "run", "-n", "5", "--out", "s2.txt"]) == 2
+    assert ".npz" in capsys.readouterr().err
+    assert not (trained_run / "s2.npz").exists() and not (trained_run / "s2.txt").exists()
 
 
 def test_resume_continues(trained_run):
@@ -144,10 +181,15 @@ def test_resume_continues(trained_run):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records] == [2, 4, 6]
     assert resolve_config(run / "config.toml").iterations == 6
-    # only iterations may change on resume
-    assert_user_error(gankit(trained_run, "train", "--resume", "run", "d_steps=3"), "--resume")
 
 
-def test_resume_without_checkpoint(tmp_path):
+def test_resume_refusals_in_process(trained_run, tmp_path, monkeypatch, capsys):
+    from gankit.cli import main
+
+    monkeypatch.chdir(trained_run)
+    assert main(["train", "--resume", "run", "d_steps=3"]) == 2  # only iterations may change on resume
+    assert "--resume" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert_user_error(gankit(tmp_path, "train", "--resume", "empty", "iterations=8"), "empty")
+    assert main(["train", "--resume", str(tmp_path / "empty"), "iterations=8"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "empty" in err

@@ -8,7 +8,7 @@
   sorting in 1-D. Exact for the empirical measures; it estimates W1 between
   the distributions with the usual sampling bias.
 * :func:`jsd_1d` — JSD(p_data ‖ p_g) by quadrature, p_g a Gaussian kernel
-  density estimate of the generated samples (docs/theory.md §2).
+  density estimate of the generated samples (bandwidth a third of the mode std) (docs/theory.md §2).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import math
 import numpy as np
 import torch
 from scipy.spatial.distance import cdist
-from scipy.stats import gaussian_kde
 
 from gankit.data.toy import ToyDistribution
 
@@ -58,15 +57,26 @@ def jsd_1d(samples: np.ndarray | torch.Tensor, dist: ToyDistribution, *, grid_po
 
     JSD = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2, integrated by the
     trapezoid rule on a grid covering both densities. Ranges in [0, log 2].
+    The kernel's bandwidth is a third of the modes' standard deviation: a
+    rule of thumb on the whole multimodal sample (Scott's) would be wider
+    than the modes and score even the true distribution at about 0.06.
     """
     s = _as_2d(samples)[:, 0]
-    kde = gaussian_kde(s)
     lo = min(s.min(), _support(dist)[0]) - 1.0
     hi = max(s.max(), _support(dist)[1]) + 1.0
     grid = np.linspace(lo, hi, grid_points)
     p = np.exp(dist.log_prob(torch.from_numpy(grid)[:, None]).numpy())
-    q = kde(grid)
+    q = gaussian_kde_1d(s, grid, bandwidth=dist.mode_std / 3)
     return jsd_from_densities(grid, p, q)
+
+
+def gaussian_kde_1d(samples: np.ndarray, grid: np.ndarray, *, bandwidth: float, chunk: int = 512) -> np.ndarray:
+    """(1/n) Σ_i N(grid; samples_i, bandwidth²), evaluated on ``grid`` (g,), in chunks of samples."""
+    q = np.zeros_like(grid, dtype=np.float64)
+    for start in range(0, len(samples), chunk):
+        z = (grid[:, None] - samples[None, start:start + chunk]) / bandwidth
+        q += np.exp(-0.5 * z * z).sum(axis=1)
+    return q / (len(samples) * bandwidth * math.sqrt(2 * math.pi))
 
 
 def jsd_from_densities(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:

@@ -9,9 +9,9 @@ At the end of the run the frames are assembled into ``RUN/animation.gif``.
 A frame is drawn with numpy and Pillow, not matplotlib, on a grid fixed for
 the whole run (so frames line up): one batched D evaluation on
 ``HEAT`` × ``HEAT`` points, one G evaluation of ``N_POINTS``, no figure.
-With the default 512-wide MLPs that is about 0.03 s on an idle CPU core
-(``Frames.seconds`` keeps the total, summary.json gets ``seconds_per_frame``;
-the test checks the mean stays under 0.3 s). For gan / ns-gan the heatmap is D(x) = sigmoid(logit) on
+With the default 512-wide MLPs that is about 0.04 s of CPU time, most of it
+D on the grid (``Frames.seconds`` keeps the wall-time total, summary.json
+gets ``seconds_per_frame``; the test checks the CPU time stays under 0.3 s). For gan / ns-gan the heatmap is D(x) = sigmoid(logit) on
 [0, 1]; a critic's scores have no scale, so they are stretched to the
 frame's own range.
 """
@@ -32,8 +32,8 @@ from gankit.checkpoint import atomic_write_bytes
 FRAMES_DIR = "frames"
 ANIMATION_FILE = "animation.gif"
 SIZE = 240  #: frame side in pixels (plus a caption strip)
-HEAT = 48  #: heatmap resolution: D evaluations per side (upsampled bilinearly; D on the grid is most of the cost)
-N_POINTS = 600  #: real and generated points per frame
+HEAT = 40  #: heatmap resolution: D evaluations per side (upsampled bilinearly; D on the grid is most of the cost)
+N_POINTS = 500  #: real and generated points per frame
 CAPTION = 16  #: caption strip height in pixels
 
 
@@ -66,9 +66,7 @@ class Frames:
                  start_iteration: int = 0, seed: int = 0) -> None:
         self.dir, self.every, self.z, self.wasserstein = Path(run_dir) / FRAMES_DIR, every, z, wasserstein
         self.seconds, self.count, self.last = 0.0, 0, -1
-        for old in self.dir.glob("*.png") if self.dir.is_dir() else []:
-            if not old.stem.isdigit() or int(old.stem) > start_iteration or start_iteration == 0:
-                old.unlink()
+        remove_stale(run_dir, start_iteration)
         real = dist.sample(N_POINTS, torch.Generator().manual_seed(seed)).cpu().float().numpy()
         lo, hi = np.quantile(real, 0.005, axis=0), np.quantile(real, 0.995, axis=0)
         centre, half = (lo + hi) / 2, (hi - lo).max() / 2 * 1.3 + 1e-3  # square view, 30% margin
@@ -84,7 +82,10 @@ class Frames:
     def for_run(cls, config, run_dir: Path | None, dist, device: torch.device, *, wasserstein: bool,
                 start_iteration: int = 0, seed: int = 0) -> "Frames | None":
         """The Frames of a run, or None when the run writes none (frame_every = 0 or no run folder)."""
-        if run_dir is None or not config.frame_every or config.iterations == 0:
+        if run_dir is None:
+            return None
+        if not config.frame_every or config.iterations == 0:
+            remove_stale(run_dir, start_iteration)  # a run folder replaced by --overwrite keeps no old animation
             return None
         g = torch.Generator(device).manual_seed(seed)
         if config.z_dist == "normal":
@@ -154,6 +155,16 @@ class Frames:
         assemble_gif(self.dir, self.dir.parent / ANIMATION_FILE)
         return {"frames": len(list(self.dir.glob("[0-9]*.png"))),
                 "seconds_per_frame": round(self.seconds / self.count, 4) if self.count else None}
+
+
+def remove_stale(run_dir: Path, start_iteration: int) -> None:
+    """Remove the frames after ``start_iteration`` (all of them, and the animation, for a new run)."""
+    frames_dir = Path(run_dir) / FRAMES_DIR
+    for old in frames_dir.glob("*.png") if frames_dir.is_dir() else []:
+        if not old.stem.isdigit() or int(old.stem) > start_iteration or start_iteration == 0:
+            old.unlink()
+    if start_iteration == 0:
+        (Path(run_dir) / ANIMATION_FILE).unlink(missing_ok=True)
 
 
 def assemble_gif(frames_dir: Path, path: Path, *, seconds_per_frame: float = 0.2, hold_last: float = 1.5) -> Path | None:

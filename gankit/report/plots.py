@@ -7,6 +7,7 @@ gankit stays fast and never needs a display.
 from __future__ import annotations
 
 import io
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from gankit.checkpoint import atomic_write_bytes
+from gankit.sampling import eval_mode
 
 
 def _pyplot():
@@ -55,7 +57,9 @@ def plot_toy_samples(
     out_label = "critic score D(x)" if wasserstein else "D(x) = P(real)"
 
     def d_of(points: torch.Tensor) -> np.ndarray:
-        out = critic(points.to(device)).float().cpu()
+        # Eval mode: a spectrally normalised critic must not run a power iteration here.
+        with eval_mode(critic) if isinstance(critic, torch.nn.Module) else nullcontext():
+            out = critic(points.to(device)).float().cpu()
         return (out if wasserstein else torch.sigmoid(out)).numpy()
 
     fig, ax = plt.subplots(figsize=(6, 5))
