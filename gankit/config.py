@@ -306,8 +306,12 @@ def _check_types(cfg: Config) -> None:
     for key, t in FIELD_TYPES.items():
         v = getattr(cfg, key)
         if v is None:
+            if _DEFAULTS[key] is not None:  # only preset-filled keys may be left unset
+                raise ConfigError(f"config key '{key}': got None, expected {_type_word(t)}")
             continue
         if t is float and isinstance(v, int) and not isinstance(v, bool):
+            if abs(v) > 2**1000:
+                raise ConfigError(f"config key '{key}': got an integer of {len(str(abs(v)))} digits, expected a finite number")
             setattr(cfg, key, float(v))
             continue
         ok = isinstance(v, t) and not (t is int and isinstance(v, bool))
@@ -375,6 +379,7 @@ def _check_values(cfg: Config) -> None:
 
 
 FIELD_TYPES = _field_types()
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
 KEYS = tuple(FIELD_TYPES)
 
 
@@ -386,7 +391,7 @@ def build_config(values: dict[str, Any], *, source: str = "") -> Config:
     prefix = f"{source}: " if source else ""
     for key in values:
         if key not in FIELD_TYPES:
-            raise ConfigError(f"{prefix}unknown config key '{key}'; known keys: {', '.join(KEYS)}")
+            raise ConfigError(f"{prefix}unknown config key {key!r}; known keys: {', '.join(KEYS)}")
     try:
         return Config(**values)
     except ConfigError as err:
@@ -396,7 +401,7 @@ def build_config(values: dict[str, Any], *, source: str = "") -> Config:
 def parse_value(key: str, text: str) -> Any:
     """Convert the text of a ``key=value`` override to the key's type."""
     if key not in FIELD_TYPES:
-        raise ConfigError(f"unknown config key '{key}'; known keys: {', '.join(KEYS)}")
+        raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(KEYS)}")
     t = FIELD_TYPES[key]
     try:
         if t is bool:
@@ -434,6 +439,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is a folder; pass a .toml file to --config") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: TOML syntax error: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: TOML arrays or tables nested too deeply; a config is flat key = value lines") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file; a config must be TOML text") from None
     for key, value in values.items():

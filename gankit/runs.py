@@ -146,8 +146,12 @@ def save_best(run_dir: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (a checkpoint, usually with a ``"best"`` entry naming the metric) as ``best.pt``, atomically.
 
     The caller decides what is best; a later call replaces the file. Load it
-    with :func:`gankit.checkpoint.load_checkpoint`.
+    with :func:`gankit.checkpoint.load_checkpoint`. Non-finite network weights
+    are refused (RunError): a good best.pt is never replaced by a diverged one.
     """
+    for name in ("generator", "discriminator"):
+        if not all(bool(t.isfinite().all()) for t in state.get(name, {}).values() if t.is_floating_point()):
+            raise RunError(f"iteration {state.get('iteration')}: the {name} weights are not finite; best.pt was kept")
     path = Path(run_dir) / BEST_FILE
     save_checkpoint(path, state)
     return path

@@ -21,7 +21,6 @@ statistically.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import signal
 import time
@@ -225,6 +224,25 @@ def train(
         evaluator.best_value = state.get("best_value")
         return int(state["iteration"])
 
+    def roll_back(good: dict[str, Any], problem: str, bad_iteration: int, history: list) -> tuple[int, list]:
+        """on_nan=rollback: restore the last good state, learning rates × rollback_lr_factor.
+
+        The RNG states come back too, so the same batches are replayed with smaller steps.
+        Returns the restored iteration and the history truncated to it.
+        """
+        lrs = [g["lr"] for o in (opt_g, opt_d) for g in o.param_groups]
+        seen = guard.state_dict()
+        iteration = restore(copy.deepcopy(good))  # replaces the optimisers' param_groups: look them up after
+        for group, lr in zip([g for o in (opt_g, opt_d) for g in o.param_groups], lrs):
+            group["lr"] = lr * config.rollback_lr_factor
+        guard.load_state_dict(seen)  # the guard remembers every rollback and warning
+        guard.rollbacks += 1
+        guard.warnings.append(f"iteration {bad_iteration}: non-finite {problem}; rolled back to iteration "
+                              f"{iteration}, learning rates × {config.rollback_lr_factor} (rollback {guard.rollbacks})")
+        if run_dir is not None:
+            return iteration, runs.truncate_metrics(run_dir, iteration)
+        return iteration, [r for r in history if r["iteration"] <= iteration]
+
     iteration, history, elapsed_before = 0, [], 0.0
     if state is not None:
         iteration, elapsed_before = restore(state), state["train_seconds"]
@@ -286,11 +304,10 @@ def train(
                 record = dist.mean_record({"iteration": iteration,  # statistics averaged over ranks
                                            "wall_seconds": round(elapsed_before + time.perf_counter() - start, 3),
                                            **stats.flush()})
-                if dist.is_main and evaluator.due(iteration):  # eval_every: metrics in this record, best.pt
+                improved = False
+                if dist.is_main and evaluator.due(iteration):  # eval_every: metrics into this record
                     values, improved = evaluator(ema.module if ema is not None else G)
                     record.update(values)
-                    if improved and run_dir is not None:
-                        runs.save_best(run_dir, capture())
                 problem, warnings = guard.inspect(record)  # non-finite values; signs of failure (gankit.guard)
                 if warnings:
                     record["warnings"] = warnings
@@ -303,21 +320,13 @@ def train(
                 if problem is not None:
                     if good is None or guard.rollbacks >= config.rollback_tries:
                         raise RunError(_nan_message(problem, iteration, config, guard.rollbacks, run_dir))
-                    # on_nan=rollback: back to the last good state, smaller steps (the RNGs replay the same batches)
-                    lrs, seen, bad_iteration = [g["lr"] for o in (opt_g, opt_d) for g in o.param_groups], guard.state_dict(), iteration
-                    iteration = restore(copy.deepcopy(good))
-                    for group, lr in zip([g for o in (opt_g, opt_d) for g in o.param_groups], lrs):
-                        group["lr"] = lr * config.rollback_lr_factor
-                    guard.load_state_dict(seen)  # the guard remembers every rollback and warning
-                    guard.rollbacks += 1
-                    guard.warnings.append(f"iteration {bad_iteration}: non-finite {problem}; rolled back to iteration "
-                                          f"{iteration}, learning rates × {config.rollback_lr_factor} (rollback {guard.rollbacks})")
-                    history = runs.truncate_metrics(run_dir, iteration) if run_dir is not None else \
-                        [r for r in history if r["iteration"] <= iteration]
+                    iteration, history = roll_back(good, problem, iteration, history)  # on_nan=rollback
                     next_log = (iteration // config.log_every + 1) * config.log_every
                     continue
                 if good is not None:
                     good = copy.deepcopy(capture())
+                if improved and run_dir is not None:  # only once the guard found the record finite
+                    runs.save_best(run_dir, capture())
                 if config.checkpoint_every and iteration % config.checkpoint_every == 0:
                     checkpoint()
             if run_dir is not None and config.sample_every and iteration % config.sample_every < schedule.g_steps:

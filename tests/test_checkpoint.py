@@ -68,6 +68,9 @@ def test_save_best(tmp_path):
     path = save_best(tmp_path, {"iteration": 4, "best": {"metric": "w1", "value": 0.5}})
     save_best(tmp_path, {"iteration": 8, "best": {"metric": "w1", "value": 0.25}})
     assert path.name == "best.pt" and load_checkpoint(path)["best"]["value"] == 0.25
+    with pytest.raises(RunError, match="not finite; best.pt was kept"):
+        save_best(tmp_path, {"iteration": 9, "generator": {"w": torch.tensor([float("nan")])}})
+    assert load_checkpoint(path)["iteration"] == 8
 
 
 def test_a_failed_write_keeps_the_old_file_and_no_temp(tmp_path):

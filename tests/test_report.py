@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -179,6 +180,18 @@ def test_tensorboard_scalars_and_histograms(tmp_path: Path) -> None:
     assert {"D_output/real", "D_output/fake"} <= set(tags["histograms"])
     hist = acc.Histograms("D_output/real")
     assert [h.step for h in hist] == [2, 4] and hist[0].histogram_value.num == 32  # one real batch
+
+
+def test_tensorboard_survives_non_finite_outputs(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'gankit[tensorboard]')")
+    from gankit.report.tensorboard import TensorBoardLogger
+
+    D = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        D.weight.fill_(math.nan)
+    with TensorBoardLogger(tmp_path) as logger:
+        logger.log({"iteration": 1, "d_loss": math.nan}, D, torch.ones(4, 2), torch.ones(4, 2))
+    assert "d_loss" in _events(tmp_path / "tensorboard").Tags()["scalars"]
 
 
 def test_tensorboard_does_not_change_training(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import io
+import math
 import os
 import pickle
 import re
@@ -281,6 +282,8 @@ def _finish(data: ImageData, image_size: int | None, channels: int | None) -> Im
     x = data.images
     if x.shape[0] == 0:
         raise DataError(f"{data.name}: the dataset holds no images; point at a non-empty dataset")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise DataError(f"{data.name}: the images are {x.shape[3]}×{x.shape[2]} pixels; point at a dataset of real images")
     if image_size is not None:
         x = resize_uint8(x, image_size)
     if channels is not None:
@@ -520,11 +523,14 @@ def parse_idx(raw: bytes, where: str) -> np.ndarray:
         raise DataError(f"{where}: IDX header needs {header} bytes but the file has {len(raw)}; "
                         f"the file is truncated, download it again")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # exact: np.prod wraps around for huge dims
     if len(raw) != expected:
         raise DataError(f"{where}: IDX header says dims {dims} ({expected} bytes) but the file has "
                         f"{len(raw)} bytes; the file is truncated or corrupt, download it again")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    try:
+        return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    except ValueError as err:  # e.g. dims (0, 2**30, 2**31): empty, yet too big for numpy to shape
+        raise DataError(f"{where}: IDX dims {dims} cannot be an array ({_short(err)}); this is not an image file") from None
 
 
 def _read_maybe_gz(path: Path) -> bytes:

@@ -82,9 +82,10 @@ class TensorBoardLogger(NullLogger):
             if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(key, value, step)
         if D is not None and real is not None and fake is not None:
-            real_out, fake_out = discriminator_outputs(D, real, fake)
-            self.writer.add_histogram("D_output/real", real_out, step)
-            self.writer.add_histogram("D_output/fake", fake_out, step)
+            for tag, out in zip(("D_output/real", "D_output/fake"), discriminator_outputs(D, real, fake)):
+                out = out[torch.isfinite(out)]  # a diverged D (the guard reports it) has no histogram
+                if out.numel():
+                    self.writer.add_histogram(tag, out, step)
 
     def image(self, tag: str, path: Path, iteration: int) -> None:
         """A saved PNG (a sample grid) as an image at ``iteration``."""
