@@ -1,6 +1,6 @@
 """Iterations per second of gankit's loop against a plain hand-written PyTorch loop.
 
-Both loops train the same networks (``gankit.nets.build_toy_networks`` of the
+Both loops train the same networks (``gankit.nets.build_networks`` of the
 objective's resolved preset on the toy data), with the same batch size,
 k-step schedule, optimiser and objective, in the same process; repeats are
 interleaved (gankit, plain, gankit, plain, ...) so that drifting machine load
@@ -10,7 +10,8 @@ it/s); > 1 means gankit is faster.
 The plain loop is written the way tutorials write it: BCELoss on sigmoid
 outputs for the classic GAN, a ``torch.autograd.grad`` gradient penalty for
 WGAN-GP, ``optimizer.zero_grad()`` and a ``.item()`` of every loss every
-step for logging, no ``requires_grad`` toggling.
+step for logging, no ``requires_grad`` toggling. The presets' moving average
+of G (``ema_decay``) is switched off for both, since the plain loop has none.
 
 Only the training loop is timed: gankit's ``iterations_per_second`` is
 measured over its loop alone (evaluation comes after it and is made trivial
@@ -30,7 +31,7 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.data.toy import toy_distribution
-from gankit.nets import build_toy_networks
+from gankit.nets import build_networks
 from gankit.train import train
 
 
@@ -43,7 +44,7 @@ def plain_its(config: Config) -> float:
     """The same training written as a tutorial loop; iterations per second of the loop."""
     torch.manual_seed(config.seed)
     dist = toy_distribution(config.data)
-    G, D = build_toy_networks(config, dist.dim)
+    G, D = build_networks(config, (dist.dim,))
     betas = (config.beta1, config.beta2)
     if config.optimizer == "adam":
         opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=betas)
@@ -111,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| objective | nets (G / D) | batch | k | gankit it/s | plain it/s | gankit / plain |")
     print("|---|---|---|---|---|---|---|")
     for objective in args.objectives:
-        config = Config(objective=objective, data=args.data, iterations=args.iterations, eval_samples=2)
+        # ema_decay=0: the plain loop keeps no moving average, so neither does gankit here.
+        config = Config(objective=objective, data=args.data, iterations=args.iterations, eval_samples=2,
+                        ema_decay=0.0)
         warm = config.replace(iterations=max(1, args.iterations // 10))
         gankit_its(warm), plain_its(warm)  # warm-up: allocator, kernels, lazy imports
         ours, theirs = [], []

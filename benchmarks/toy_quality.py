@@ -1,8 +1,8 @@
 """Sample quality of every objective on the toy mixtures, at each preset's default budget.
 
 Trains ``Config(objective=X, data=Y, seed=S)`` -- nothing else set, so each run
-uses exactly the preset values of gankit.config (TOY_PRESETS over
-PAPER_PRESETS over BASE_DEFAULTS) -- for every objective, dataset and seed
+uses exactly the preset values of gankit.config (DATA_PRESETS over TOY_PRESETS,
+KIND_DEFAULTS, PAPER_PRESETS and BASE_DEFAULTS) -- for every objective, dataset and seed
 asked for, and prints a Markdown table of the PacGAN metrics
 (gankit.metrics.toy): modes covered, % high-quality samples, the exact
 empirical W1 to the data, and the training wall time, each as the mean ± std

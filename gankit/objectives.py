@@ -45,6 +45,17 @@ class Objective:
     def after_discriminator_step(self, critic: nn.Module) -> None:
         """Project D back onto the constraint set; a no-op unless clipping."""
 
+    #: Score real and fake batches in one forward pass of D. Only where D treats samples
+    #: independently (no batch norm): then it is the same function, evaluated once.
+    joint_forward = False
+
+    def _scores(self, critic: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """(D(real), D(fake)) as float32 (N,) each."""
+        if self.joint_forward:
+            both = critic(torch.cat([real, fake.to(real.dtype)])).float()
+            return both[: real.shape[0]], both[real.shape[0]:]
+        return critic(real).float(), critic(fake).float()
+
 
 @dataclass
 class ClassicGAN(Objective):
@@ -54,7 +65,7 @@ class ClassicGAN(Objective):
     generator_loss_fn: Callable[..., Tensor]
 
     def discriminator_loss(self, critic: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
-        real_logits, fake_logits = critic(real).float(), critic(fake).float()
+        real_logits, fake_logits = self._scores(critic, real, fake)
         loss = losses.gan_discriminator_loss(real_logits=real_logits, fake_logits=fake_logits)
         return loss, {
             "d_loss": loss.detach(),
@@ -87,7 +98,7 @@ class Wasserstein(Objective):
     shard: tuple[int, int] = (0, 1)
 
     def discriminator_loss(self, critic: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
-        real_scores, fake_scores = critic(real).float(), critic(fake).float()
+        real_scores, fake_scores = self._scores(critic, real, fake)
         loss = losses.wasserstein_critic_loss(real_scores=real_scores, fake_scores=fake_scores)
         stats: Stats = {
             "d_real": real_scores.detach().mean(),
@@ -125,14 +136,27 @@ def build_objective(
     one_sided: bool = False,
     rng: torch.Generator | None = None,
     shard: tuple[int, int] = (0, 1),
+    joint_forward: bool = False,
 ) -> Objective:
-    """The objective called ``name`` (one of :data:`OBJECTIVE_NAMES`); ``shard`` = (rank, ranks)."""
+    """The objective called ``name`` (one of :data:`OBJECTIVE_NAMES`).
+
+    ``shard`` = (rank, ranks); ``joint_forward``: D has no batch norm, so real and
+    fake batches may share one forward pass (see :attr:`Objective.joint_forward`).
+    """
     if name == "gan":
-        return ClassicGAN("gan", losses.minimax_generator_loss)
-    if name == "ns-gan":
-        return ClassicGAN("ns-gan", losses.nonsaturating_generator_loss)
-    if name == "wgan":
-        return Wasserstein("wgan", clip=clip, lambda_gp=0.0, rng=rng)
-    if name == "wgan-gp":
-        return Wasserstein("wgan-gp", clip=None, lambda_gp=lambda_gp, one_sided=one_sided, rng=rng, shard=shard)
-    raise ValueError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVE_NAMES)}")
+        objective: Objective = ClassicGAN("gan", losses.minimax_generator_loss)
+    elif name == "ns-gan":
+        objective = ClassicGAN("ns-gan", losses.nonsaturating_generator_loss)
+    elif name == "wgan":
+        objective = Wasserstein("wgan", clip=clip, lambda_gp=0.0, rng=rng)
+    elif name == "wgan-gp":
+        objective = Wasserstein("wgan-gp", clip=None, lambda_gp=lambda_gp, one_sided=one_sided, rng=rng, shard=shard)
+    else:
+        raise ValueError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVE_NAMES)}")
+    objective.joint_forward = joint_forward
+    return objective
+
+
+def has_batch_norm(module: nn.Module) -> bool:
+    """True when some layer of ``module`` normalises over the batch (its samples are coupled)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())

@@ -116,7 +116,7 @@ def test_dry_run_prints_the_resolved_config_and_trains_nothing(tmp_path, monkeyp
     printed = tomllib.loads(body)
     expected = Config(objective="wgan", data="grid25", seed=7)
     assert printed["objective"] == "wgan" and printed["clip"] == 0.01 and printed["optimizer"] == "rmsprop"
-    assert printed["lr_d"] == 5e-5 and printed["d_steps"] == 5 and printed["seed"] == 7
+    assert printed["lr_d"] == expected.lr_d and printed["d_steps"] == expected.d_steps and printed["seed"] == 7
     (tmp_path / "printed.toml").write_text(body)
     assert resolve_config(tmp_path / "printed.toml") == expected
     nothing_written(tmp_path, "printed.toml")  # no runs/ folder

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gankit.config import (
-    PAPER_PRESETS,
+    PAPER_PRESETS, TOY_PRESETS,
     Config,
     Schedule,
     build_config,
@@ -27,8 +27,9 @@ def _one_line_naming(err: pytest.ExceptionInfo, key: str) -> str:
 
 
 # ---------------------------------------------------------------- presets
+# Image data get each objective's paper values; toy data get the toy presets on top (docs/presets.md).
 def test_wgan_gets_the_paper_preset():
-    cfg = Config(objective="wgan")
+    cfg = Config(objective="wgan", data="digits")
     assert cfg.optimizer == "rmsprop"
     assert cfg.lr_d == 5e-5 and cfg.lr_g == 5e-5
     assert cfg.clip == 0.01
@@ -38,23 +39,38 @@ def test_wgan_gets_the_paper_preset():
 
 
 def test_wgan_gp_preset():
-    cfg = Config(objective="wgan-gp")
+    cfg = Config(objective="wgan-gp", data="digits")
     assert (cfg.optimizer, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2) == ("adam", 1e-4, 1e-4, 0.0, 0.9)
-    assert cfg.d_steps == 5 and cfg.penalty == "two-sided"
-    assert cfg.lambda_gp == 0.1  # the toy preset wins over the paper's 10
-    assert PAPER_PRESETS["wgan-gp"]["lambda_gp"] == 10.0
+    assert cfg.d_steps == 5 and cfg.penalty == "two-sided" and cfg.lambda_gp == 10.0
+    assert cfg.d_norm == "layer"  # no batch norm under a per-sample penalty (§6)
     assert cfg.clip is None
+    toy = Config(objective="wgan-gp", data="ring8")
+    assert toy.lambda_gp == 0.1  # the toy preset wins over the paper's 10
+    assert PAPER_PRESETS["wgan-gp"]["lambda_gp"] == 10.0
 
 
 @pytest.mark.parametrize("objective", ["gan", "ns-gan"])
 def test_classic_gan_preset(objective):
-    cfg = Config(objective=objective)
+    cfg = Config(objective=objective, data="digits")
     assert (cfg.optimizer, cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.beta2, cfg.d_steps) == ("adam", 2e-4, 2e-4, 0.5, 0.999, 1)
     assert cfg.clip is None and cfg.lambda_gp is None and cfg.penalty is None
 
 
+@pytest.mark.parametrize("objective", ["gan", "ns-gan", "wgan", "wgan-gp"])
+@pytest.mark.parametrize("data", ["ring8", "grid25"])
+def test_toy_presets_win_over_the_paper(objective, data):
+    cfg = Config(objective=objective, data=data)
+    from gankit import config as config_module
+
+    layers = [getattr(config_module, "DATA_PRESETS", {}).get((data, objective), {}), TOY_PRESETS[objective],
+              config_module.KIND_DEFAULTS["toy"], PAPER_PRESETS[objective], config_module.BASE_DEFAULTS]
+    for key in ("iterations", "lr_d", "lr_g", "d_steps", "batch_size", "g_hidden", "ema_decay"):
+        expected = next(layer[key] for layer in layers if key in layer)
+        assert getattr(cfg, key) == expected, key
+
+
 def test_what_you_set_wins_over_presets():
-    cfg = Config(objective="wgan", clip=0.05, d_steps=2, lr_d=1e-3, optimizer="adam")
+    cfg = Config(objective="wgan", data="digits", clip=0.05, d_steps=2, lr_d=1e-3, optimizer="adam")
     assert (cfg.clip, cfg.d_steps, cfg.lr_d, cfg.optimizer) == (0.05, 2, 1e-3, "adam")
     assert cfg.lr_g == 5e-5  # untouched keys still come from the preset
     cfg = Config(objective="wgan-gp", lambda_gp=10.0)
@@ -81,7 +97,7 @@ def test_toml_then_overrides(tmp_path):
     cfg = resolve_config(path, ["d_steps=2", "seed=9", "lr_d=1e-3"])
     assert (cfg.objective, cfg.data, cfg.iterations, cfg.d_steps, cfg.seed) == ("wgan", "grid25", 300, 2, 9)
     assert cfg.clip == 0.02 and cfg.lr_d == 1e-3
-    assert cfg.lr_g == 5e-5  # from the preset
+    assert cfg.lr_g == Config(objective="wgan", data="grid25").lr_g  # from the presets
 
 
 @pytest.mark.parametrize(
