@@ -42,6 +42,7 @@ def atomic_write_bytes(path: Path, write: Any, *, pause: float = 0.0) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         if pause > 0:
             time.sleep(pause)
         os.replace(tmp, path)
@@ -49,6 +50,12 @@ def atomic_write_bytes(path: Path, write: Any, *, pause: float = 0.0) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -13,7 +13,6 @@ A user mistake (bad key, missing file, existing run folder) prints one line,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -98,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the samples and the feature net (default 0)")
     e.add_argument("--inception-weights", metavar="FILE", help="pt_inception-2015-12-05-6726825d.pth: use Inception-v3 features")
     e.add_argument("--out", metavar="DIR", help="where eval.json goes (default: the run folder, or the current folder)")
+
+    d = sub.add_parser("data", help="download public datasets (checksums verified, atomic writes)")
+    dsub = d.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    f = dsub.add_parser("fetch", help="download mnist, fashion-mnist or cifar10 into a folder")
+    f.add_argument("name", choices=["mnist", "fashion-mnist", "cifar10"])
+    f.add_argument("--to", required=True, metavar="DIR", help="target folder; train on it with data=DIR")
+    f.add_argument("--base-url", metavar="URL", help="a mirror to use instead of the public ones")
 
     k = sub.add_parser("keys", help="list every config key with its meaning and default")
     k.add_argument("--presets", action="store_true", help="list the named presets instead")
@@ -324,6 +330,16 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from gankit.data.fetch import fetch
+
+    paths = fetch(args.name, Path(args.to), base_url=args.base_url, progress=sys.stderr.isatty())
+    for path in paths:
+        print(f"gankit: {path}")
+    print(f"gankit: {args.name} is ready; train on it with: gankit train data={paths[-1] if args.name == 'cifar10' else args.to}")
+    return 0
+
+
 def cmd_keys(args) -> int:
     import dataclasses
 
@@ -352,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     handler = {"train": cmd_train, "sample": cmd_sample, "theory": cmd_theory, "report": cmd_report,
-               "compare": cmd_compare, "eval": cmd_eval, "keys": cmd_keys}[args.command]
+               "compare": cmd_compare, "eval": cmd_eval, "data": cmd_data, "keys": cmd_keys}[args.command]
     try:
         return handler(args)
     except GankitError as err:

@@ -375,7 +375,7 @@ def _check_values(cfg: Config) -> None:
         raise ConfigError("config key 'channels_last': applies to conv nets (dcgan, resnet), not net=mlp; "
                           "use channels_last=off or auto")
     if cfg.kind == "image" and cfg.net == "mlp":
-        raise ConfigError(f"config key 'net': image data needs net=dcgan or net=resnet, got 'mlp'")
+        raise ConfigError("config key 'net': image data needs net=dcgan or net=resnet, got 'mlp'")
     if cfg.net == "resnet" and cfg.image_size not in (0, 32):
         raise ConfigError(f"config key 'image_size': net=resnet works at 32×32, got {cfg.image_size}; set image_size=32")
     if cfg.eval_every and cfg.eval_every % cfg.log_every:

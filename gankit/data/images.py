@@ -35,7 +35,6 @@ import os
 import pickle
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -184,18 +183,13 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
     removed, and an OS error (missing or read-only folder, full disk) becomes
     a DataError naming ``path``.
     """
-    tmp = None
+    from gankit.checkpoint import atomic_write_bytes
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, write)
     except OSError as err:
         raise DataError(f"{path}: cannot write ({_short(err)}); check the folder is writable") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------

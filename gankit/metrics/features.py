@@ -35,7 +35,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -320,17 +319,11 @@ def _load_cached(path: Path, settings: FeatureSettings) -> dict | None:
 
 
 def _save_atomic(path: Path, payload: dict) -> None:
-    """torch.save to a temporary file in the same folder, then os.replace onto ``path``."""
+    """torch.save to a temporary file in the same folder, then rename it onto ``path``."""
+    from gankit.checkpoint import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
 
 
 def train_feature_net(

@@ -17,7 +17,6 @@ and sampling error.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
