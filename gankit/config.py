@@ -84,7 +84,8 @@ class Config:
     net: str | None = _doc("mlp (toy data) | dcgan | resnet (32×32 images)")
     width: int | None = _doc("images: base channel width of the conv nets")
     d_norm: str | None = _doc("images: normalisation in D: batch | layer | none (no batch norm under a penalty, §6)")
-    ema_decay: float | None = _doc("decay of the generator's moving average used for sampling; 0 = off")
+    ema_decay: float | None = _doc("decay of the generator's moving average used for sampling, ramped up as "
+                                   "min(decay, (1+t)/(10+t)) over its first updates t; 0 = off")
     ema_start: int | None = _doc("iterations before the average starts (it copies the weights until then)")
     sample_every: int | None = _doc("images: iterations between grids of one fixed noise batch; 0 = final grid only")
     # --- bookkeeping ----------------------------------------------------------

@@ -6,6 +6,11 @@ iterate damps the oscillation of the two-player game (docs/theory.md §3):
     θ_ema <- decay · θ_ema + (1 − decay) · θ        (step >= start)
     θ_ema <- θ                                      (step <  start)
 
+With ``warmup`` the decay used at the t-th update after ``start`` is
+min(decay, (1 + t) / (10 + t)): a short run is not dominated by the random
+initial weights (at decay 0.999 the plain average still remembers them
+after 1,000 steps), and long runs are unaffected.
+
 Buffers (batch-norm running statistics) are copied, not averaged. The
 averaged copy is kept in eval mode with gradients off; the loop owns when
 :meth:`EMA.update` is called.
@@ -29,10 +34,10 @@ class EMA:
         start: steps before this one copy the weights instead of averaging.
     """
 
-    def __init__(self, module: nn.Module, decay: float = 0.999, start: int = 0) -> None:
+    def __init__(self, module: nn.Module, decay: float = 0.999, start: int = 0, warmup: bool = False) -> None:
         assert 0.0 <= decay < 1.0, decay
         assert start >= 0, start
-        self.decay, self.start = float(decay), int(start)
+        self.decay, self.start, self.warmup = float(decay), int(start), bool(warmup)
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
         self._params = [p for _, p in self.module.named_parameters()]
         self._buffers = [b for _, b in self.module.named_buffers()]
@@ -48,11 +53,18 @@ class EMA:
             _copy_all(self._params, params)
         else:
             # lerp(avg, p, 1 - decay) = avg + (1 - decay)(p - avg) = decay·avg + (1 - decay)·p
-            torch._foreach_lerp_(self._params, params, 1.0 - self.decay)
+            torch._foreach_lerp_(self._params, params, 1.0 - self.decay_at(step))
         buffers = [b.detach() for _, b in module.named_buffers()]
         assert len(buffers) == len(self._buffers), (len(buffers), len(self._buffers))
         if buffers:
             _copy_all(self._buffers, buffers)
+
+    def decay_at(self, step: int) -> float:
+        """The decay of the update at ``step`` (>= start)."""
+        if not self.warmup:
+            return self.decay
+        t = step - self.start
+        return min(self.decay, (1.0 + t) / (10.0 + t))
 
     def state_dict(self) -> dict[str, Any]:
         """Decay, start and the averaged module's state, for a checkpoint."""

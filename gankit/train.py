@@ -165,7 +165,7 @@ def train(
     G, D = (distributed.to_memory_format(m.to(device), channels_last) for m in (G, D))
     dist.channels_last = channels_last  # dist.local(batch): this rank's rows, in the nets' memory format
     G_train = dist.wrap(G)  # DDP over several ranks; D is not wrapped (gradient penalty), see gankit.distributed
-    ema = EMA(G, config.ema_decay, config.ema_start) if config.ema_decay > 0 else None
+    ema = EMA(G, config.ema_decay, config.ema_start, warmup=True) if config.ema_decay > 0 else None
     opt_g = build_optimizer(config, G.parameters(), config.lr_g, device)
     opt_d = build_optimizer(config, D.parameters(), config.lr_d, device)
     objective = build_objective(config.objective, clip=config.clip, lambda_gp=config.lambda_gp or 0.0,

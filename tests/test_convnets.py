@@ -155,3 +155,16 @@ def test_ema_copies_before_start_and_round_trips() -> None:
     assert other.decay == 0.5 and other.start == 2 and other.module[0].weight.item() == 15.0
     other.update(net, step=3)  # cached tensors still live after load: 0.5·15 + 0.5·20
     assert other.module[0].weight.item() == 17.5
+
+
+def test_ema_warmup_ramps_the_decay() -> None:
+    net = _net(0.0, 0.0)
+    ema = EMA(net, decay=0.9, start=2, warmup=True)
+    assert ema.decay_at(2) == 0.1  # (1 + 0) / (10 + 0)
+    assert ema.decay_at(12) == 11 / 20  # t = 10
+    assert ema.decay_at(3) == 2 / 11
+    assert ema.decay_at(82) == 0.9 and ema.decay_at(1000) == 0.9  # (1 + 80)/(10 + 80) = 0.9
+    with torch.no_grad():
+        net[0].weight.fill_(10.0)
+    ema.update(net, step=2)  # 0.1·0 + 0.9·10
+    assert ema.module[0].weight.item() == 9.0
