@@ -81,6 +81,7 @@ class Config:
     image_size: int = _doc("images: resize and centre-crop to this size (28, 32 or 64); 0 = the data's own", 0)
     channels: int = _doc("images: 1 (grayscale) or 3 (RGB); 0 = the data's own", 0)
     flip: bool = _doc("images: random horizontal flips of real batches", False)
+    skip_corrupt: bool = _doc("image folders: skip unreadable files (counted in summary.json) instead of failing", False)
     net: str | None = _doc("mlp (toy data) | dcgan | resnet (32×32 images)")
     width: int | None = _doc("images: base channel width of the conv nets")
     d_norm: str | None = _doc("images: normalisation in D: batch | layer | none (no batch norm under a penalty, §6)")

@@ -361,6 +361,8 @@ def train(
     sampler = ema.module if ema is not None else G  # the averaged generator samples, when there is one
     if config.iterations > 0 and config.kind == "toy":
         metrics.update(evaluate_toy(sampler, source, config, eval_seed, device))
+    if getattr(source, "skipped", 0):  # skip_corrupt: unreadable image files left out of the data
+        metrics["images_skipped"] = source.skipped
     metrics["wall_seconds"] = round(train_seconds, 3)
     metrics["iterations_per_second"] = round(iteration / train_seconds, 2) if train_seconds > 0 else None
     metrics.update(precision=precision, channels_last=channels_last, processes=dist.world_size)  # as resolved

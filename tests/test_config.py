@@ -209,7 +209,7 @@ def test_unknown_key_lists_known_keys():
         ("unknown_key=1", "unknown_key"),
         ("d_steps=0", "d_steps"),
         ("lr_g=-1", "lr_g"),
-        ("clip=0.01", "clip"),  # default objective is wgan-gp: clip conflicts
+        ("clip=0.01", "clip"),  # default objective is ns-gan: clip conflicts
     ],
 )
 def test_bad_overrides(pair, key):

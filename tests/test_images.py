@@ -487,3 +487,28 @@ def test_grid_rgb_and_interpolation_strip(tmp_path: Path) -> None:
     with Image.open(path) as img:
         assert img.size == (5 * 6 + 2, 2 * 6 + 2)
     assert generator.training
+
+
+def test_training_skips_corrupt_images_when_asked_and_counts_them(tmp_path):
+    """skip_corrupt=true: one unreadable file in a folder is left out and counted in summary.json."""
+    import json
+
+    import torch
+
+    from gankit.config import Config
+    from gankit.errors import DataError
+    from gankit.train import train
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), mode="L").save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    torch.set_num_threads(1)
+    small = dict(data=str(folder), objective="ns-gan", iterations=2, batch_size=4, width=8, log_every=1, sample_every=0)
+    with pytest.raises(DataError, match="broken.png"):
+        train(Config(**small), progress=False)
+    result = train(Config(**small, skip_corrupt=True), tmp_path / "run", progress=False)
+    assert result.metrics["images_skipped"] == 1
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["images_skipped"] == 1

@@ -35,7 +35,8 @@ class ImageStream:
 
 def load_image_data(config) -> ImageData:
     """The image dataset of ``config`` (resized / converted as configured)."""
-    data = load_images(config.data, image_size=config.image_size or None, channels=config.channels or None)
+    data = load_images(config.data, image_size=config.image_size or None, channels=config.channels or None,
+                       skip_corrupt=config.skip_corrupt)
     size = data.images.shape[-1]
     if data.images.shape[-2] != size or size not in (28, 32, 64):
         raise ConfigError(
