@@ -193,3 +193,15 @@ def test_resume_refusals_in_process(trained_run, tmp_path, monkeypatch, capsys):
     assert main(["train", "--resume", str(tmp_path / "empty"), "iterations=8"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "empty" in err
+
+
+def test_overrides_may_stand_between_options(tmp_path, monkeypatch, capsys):
+    from gankit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "objective=wgan", "--dry-run", "seed=7", "d_steps=3"]) == 0
+    printed = tomllib.loads("\n".join(l for l in capsys.readouterr().out.splitlines() if not l.startswith("#")))
+    assert (printed["objective"], printed["seed"], printed["d_steps"]) == ("wgan", 7, 3)
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--no-such-flag"])
+    assert stop.value.code == 2

@@ -15,7 +15,7 @@ from gankit.guard import Guard, all_finite, grad_max
 from gankit.runs import read_metrics
 
 TINY = dict(iterations=12, batch_size=32, g_hidden=16, d_hidden=16, g_layers=2, d_layers=2, eval_samples=64,
-            log_every=2, frame_every=0, objective="ns-gan")
+            log_every=2, frame_every=0, objective="ns-gan", lr_d=2e-4, lr_g=2e-4, lr_schedule="constant")
 
 
 class _NaNGrad(torch.autograd.Function):

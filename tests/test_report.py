@@ -23,7 +23,7 @@ from gankit.train import train
 
 # Tiny toy runs: a few iterations of small MLPs; frames at every iteration.
 TOY = dict(iterations=4, batch_size=32, g_hidden=16, d_hidden=16, g_layers=2, d_layers=2, eval_samples=64,
-           log_every=2)
+           log_every=2, objective="wgan-gp")  # a critic: the report shows gap, gp and grad_norm
 
 
 @pytest.fixture(scope="module")
