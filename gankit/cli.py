@@ -19,8 +19,9 @@ from pathlib import Path
 from gankit.errors import GankitError
 
 EPILOG_TRAIN = """\
-keys (key=value, after the options; `gankit keys` lists them all):
-  objective=gan|ns-gan|wgan|wgan-gp  data=ring8|grid25|spiral|mog1d  iterations=N
+keys (key=value, anywhere after `train`; `gankit keys` lists them all, `gankit keys --presets` the presets):
+  objective=gan|ns-gan|wgan|wgan-gp (default ns-gan)   preset=NAME
+  data=ring8|grid25|spiral|mog1d|digits|mnist5k|PATH (default ring8)   iterations=N
   batch_size=N  d_steps=K  g_steps=N  seed=S  lr_d=X  lr_g=X  lambda_gp=X  clip=C
 
 examples:
@@ -28,6 +29,8 @@ examples:
   gankit train --config configs/ring8_wgan_gp.toml d_steps=5 lambda_gp=10
   gankit train objective=gan data=grid25 iterations=2000 seed=3 --out runs/mm
   gankit train --resume runs/mm iterations=4000
+  gankit train preset=mnist5k-ns-gan --fast
+  gankit train --nproc 2 objective=wgan-gp
 """
 
 
@@ -70,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     th.add_argument("experiment", nargs="?", metavar="NAME|all", help="an experiment (see --list) or all")
     th.add_argument("--list", action="store_true", help="list the experiments")
     th.add_argument("--out", default="runs/theory", metavar="DIR", help="output folder (default runs/theory)")
-    th.add_argument("--quick", action="store_true", help="a shortened version (seconds; looser checks)")
+    th.add_argument("--quick", action="store_true", help="a shortened version (seconds each; the same tolerances)")
     th.add_argument("--seed", type=int, default=0, help="seed (default 0)")
 
     r = sub.add_parser("report", help="write a self-contained HTML report of a run",
