@@ -141,7 +141,7 @@ def cmd_train(args) -> int:
         overrides = parse_overrides(args.overrides)
         if set(overrides) - {"iterations"}:
             raise GankitError("--resume takes only iterations=N as an override; the rest comes from the checkpoint")
-        clash = [flag for flag, given in (("--config", args.config), ("--overwrite", args.overwrite),
+        clash = [flag for flag, given in (("--config", args.config), ("--overwrite", args.overwrite), ("--fast", args.fast),
                                           ("--out", args.out and Path(args.out) != Path(args.resume))) if given]
         if clash:
             raise GankitError(f"--resume continues RUN in place with its own config; drop {' and '.join(clash)}")

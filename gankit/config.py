@@ -390,6 +390,17 @@ def _check_values(cfg: Config) -> None:
 
     if cfg.best_metric and cfg.best_metric not in LOWER_IS_BETTER:
         raise ConfigError(f"config key 'best_metric': got {cfg.best_metric!r}, expected one of {', '.join(LOWER_IS_BETTER)}")
+    if cfg.eval_every:  # the metric that picks best.pt must be one this run's evaluations produce
+        if cfg.kind == "toy":
+            produced = ["w1", "hq_fraction", "modes_covered"] + (["jsd"] if cfg.data == "mog1d" else [])
+        else:
+            families = {"fd": ["fd"], "kid": ["kid"], "pr": ["precision", "recall"], "dc": ["density", "coverage"]}
+            produced = [name for m in cfg.eval_metrics.split(",") for name in families[m.strip()]]
+        best = cfg.best_metric or produced[0]
+        if best not in produced:
+            measured = f"data={cfg.data}" + (f" with eval_metrics={cfg.eval_metrics}" if cfg.kind == "image" else "")
+            raise ConfigError(f"config key 'best_metric': {best!r} is not measured for {measured}; "
+                              f"choose one of {', '.join(produced)}")
     if cfg.d_norm == "batch" and cfg.objective == "wgan-gp":
         raise ConfigError("config key 'd_norm': batch norm breaks the per-sample gradient penalty (§6); "
                           "use d_norm=layer or d_norm=none")

@@ -81,9 +81,6 @@ class Evaluator:
         self.best_value: float | None = None
         self.feature_net = None
 
-    def due(self, iteration: int) -> bool:
-        return bool(self.config.eval_every) and iteration % self.config.eval_every == 0
-
     def __call__(self, G: nn.Module) -> tuple[dict[str, Any], bool]:
         """(the numeric metrics of G, named as in summary.json; whether they are the best so far)."""
         options = {}

@@ -14,8 +14,8 @@ never overflows:
     log D(x)       = log sigmoid(s)      = -softplus(-s)
     log(1 - D(x))  = log sigmoid(-s)     = -softplus(s)
 
-The functions come in discriminator / generator pairs; :data:`OBJECTIVES` in
-``gankit.objectives`` pairs them with a Lipschitz constraint.
+The functions come in discriminator / generator pairs; ``gankit.objectives``
+(:func:`~gankit.objectives.build_objective`) pairs them with a Lipschitz constraint.
 """
 
 from __future__ import annotations

@@ -76,10 +76,16 @@ def resolve_device(name: str) -> torch.device:
 
 def _autocast(precision: str, device: torch.device):
     if precision == "bf16":
-        if device.type == "cpu" and not torch.backends.mkldnn.is_available():
+        if device.type == "cpu" and not distributed.cpu_bf16_supported():
             raise ConfigError("config key 'precision': bf16 needs a CPU with bf16 support or CUDA; use precision=fp32")
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def crossed(every: int, before: int, after: int) -> bool:
+    """True when a multiple of ``every`` (> 0) lies in (before, after]: the log lines need not fall on it
+    (with g_steps > 1 they land on the first iteration at or past each multiple of log_every)."""
+    return every > 0 and after // every > before // every
 
 
 def _seeds(seed: int, n: int) -> list[int]:
@@ -312,16 +318,17 @@ def train(
             bar.update(iteration)
 
             if iteration >= next_log or iteration == config.iterations:
+                last_logged = history[-1]["iteration"] if history else 0
                 record = dist.mean_record({"iteration": iteration,  # statistics averaged over ranks
                                            "wall_seconds": round(elapsed_before + time.perf_counter() - start, 3),
                                            **stats.flush()})
-                improved = False
-                if dist.is_main and evaluator.due(iteration):  # eval_every: metrics into this record
-                    values, improved = evaluator(ema.module if ema is not None else G)
-                    record.update(values)
-                problem, warnings = guard.inspect(record)  # non-finite values; signs of failure (gankit.guard)
+                problem, warnings = guard.inspect(record)  # the same verdict on every rank (averaged record)
                 if warnings:
                     record["warnings"] = warnings
+                improved = False
+                if problem is None and dist.is_main and crossed(config.eval_every, last_logged, iteration):
+                    values, improved = evaluator(ema.module if ema is not None else G)  # eval_every
+                    record.update(values)
                 history.append(record)
                 if run_dir is not None:
                     runs.append_metrics(run_dir, record)
@@ -338,7 +345,7 @@ def train(
                     good = copy.deepcopy(capture())
                 if improved and run_dir is not None:  # only once the guard found the record finite
                     runs.save_best(run_dir, capture())
-                if config.checkpoint_every and iteration % config.checkpoint_every == 0:
+                if crossed(config.checkpoint_every, last_logged, iteration):
                     checkpoint()
             if run_dir is not None and config.sample_every and iteration % config.sample_every < schedule.g_steps:
                 grid = _save_grid(ema.module if ema is not None else G, fixed_z, run_dir / "grids" / f"{iteration:07d}.png")
