@@ -81,13 +81,16 @@ def gradient_penalty(
     return excess.square().mean(), norms.detach()
 
 
+def spectral_norm_layer(layer: nn.Module) -> nn.Module:
+    """One Linear or Conv layer with its weight divided by its largest singular value (§6)."""
+    return nn.utils.parametrizations.spectral_norm(layer)
+
+
 def add_spectral_norm(module: nn.Module) -> nn.Module:
     """Spectrally normalise every Linear and Conv layer of ``module`` in place (§6)."""
-    from torch.nn.utils.parametrizations import spectral_norm
-
     for name, child in list(module.named_children()):
         if isinstance(child, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):
-            setattr(module, name, spectral_norm(child))
+            setattr(module, name, spectral_norm_layer(child))
         else:
             add_spectral_norm(child)
     return module

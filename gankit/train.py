@@ -93,7 +93,7 @@ def _seeds(seed: int, n: int) -> list[int]:
     return [int(s) >> 1 for s in np.random.SeedSequence(seed).generate_state(n, dtype=np.uint64)]
 
 
-def build_optimizer(config: Config, params, lr: float, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(config: Config, params, lr: float) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         # Fused Adam: one kernel for all parameters, on CUDA and on CPU (3.4× faster steps on the toy MLP).
         return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2), fused=True)
@@ -172,8 +172,8 @@ def train(
     dist.channels_last = channels_last  # dist.local(batch): this rank's rows, in the nets' memory format
     G_train = dist.wrap(G)  # DDP over several ranks; D is not wrapped (gradient penalty), see gankit.distributed
     ema = EMA(G, config.ema_decay, config.ema_start, warmup=True) if config.ema_decay > 0 else None
-    opt_g = build_optimizer(config, G.parameters(), config.lr_g, device)
-    opt_d = build_optimizer(config, D.parameters(), config.lr_d, device)
+    opt_g = build_optimizer(config, G.parameters(), config.lr_g)
+    opt_d = build_optimizer(config, D.parameters(), config.lr_d)
     objective = build_objective(config.objective, clip=config.clip, lambda_gp=config.lambda_gp or 0.0,
                                 one_sided=config.penalty == "one-sided", rng=rng["gp"], shard=(dist.rank, dist.world_size),
                                 joint_forward=not has_batch_norm(D))  # one D forward for real and fake

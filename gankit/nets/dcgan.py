@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from gankit.errors import ConfigError
+from gankit.lipschitz import spectral_norm_layer
 
 IMAGE_SIZES = (28, 32, 64)
 NORMS = ("batch", "layer", "none")
@@ -54,7 +55,7 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
     """Wrap a conv / linear layer in spectral normalisation (docs/theory.md §6) if enabled."""
-    return nn.utils.parametrizations.spectral_norm(module) if enabled else module
+    return spectral_norm_layer(module) if enabled else module
 
 
 def raw_weight(module: nn.Module) -> torch.Tensor:
